@@ -1,0 +1,18 @@
+# lit configuration for kiln's IR tests (tests/lit/<pass>/*.kir).
+import os
+
+import lit.formats
+
+config.name = "kiln"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".kir"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lit.site.cfg.py.in", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = config.kiln_test_exec_root
+
+# kiln's tools first, then FileCheck, not, count from LLVM 14.
+path = os.path.pathsep.join([config.kiln_tools_dir, config.llvm_tools_dir,
+                             config.environment.get("PATH", os.environ["PATH"])])
+config.environment["PATH"] = path
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+config.substitutions.append(("%kiln_src", config.kiln_src_root))
