@@ -1,0 +1,24 @@
+/// \file
+/// Small helpers shared by kiln's command-line tools: reading input files
+/// and splitting them into `// -----` chunks.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kiln::tools {
+
+/// Reads \p path ("-" is standard input) into \p out as bytes. Returns false
+/// and sets \p err when it cannot be read.
+bool read_input(const std::string &path, std::string &out, std::string &err);
+
+/// One piece of a file split at lines that are exactly `// -----`.
+struct Chunk {
+  std::string text;
+  int first_line; ///< 1-based line of the chunk's first line in the file
+};
+/// Splits \p text at separator lines; a file without separators is one chunk.
+std::vector<Chunk> split_input(const std::string &text);
+
+} // namespace kiln::tools
