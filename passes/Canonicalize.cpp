@@ -146,6 +146,8 @@ Value *as_result_of(Function &f, Node *n, Value *x) {
 
 /// x op c -> x for a right identity c (and c op x -> x for a left one).
 Value *identity_operand(const Node *n) {
+  if (n->num_operands() == 0)
+    return nullptr;
   Value *a = n->operand(0), *b = n->num_operands() > 1 ? n->operand(1) : nullptr;
   switch (n->op()) {
   case OpKind::Add:
