@@ -33,6 +33,7 @@ options:
   --stats                   print each pass's statistics (to stderr)
   -o FILE                   write the module to FILE instead of stdout
   --list-passes             list the registered passes
+  --op-reference            print the op reference (docs/ops.md)
   -h, --help                this text
 )";
 
@@ -69,6 +70,9 @@ int parse_args(int argc, char **argv, Options &o) {
     } else if (!std::strcmp(a, "--list-passes")) {
       for (const PassInfo &p : all_passes())
         std::cout << p.name << "\t" << p.summary << "\n";
+      return -1;
+    } else if (!std::strcmp(a, "--op-reference")) {
+      std::cout << tools::op_reference_markdown();
       return -1;
     } else if (!std::strcmp(a, "-p") || !std::strcmp(a, "--passes")) {
       const char *v = value(a);

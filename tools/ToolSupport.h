@@ -18,6 +18,11 @@ struct Chunk {
   std::string text;
   int first_line; ///< 1-based line of the chunk's first line in the file
 };
+/// The op reference (docs/ops.md): every op of the registry with its
+/// summary, operand count, attributes with defaults, and a .kir example, as
+/// Markdown. A lit test keeps docs/ops.md equal to it.
+std::string op_reference_markdown();
+
 /// Splits \p text at separator lines; a file without separators is one chunk.
 std::vector<Chunk> split_input(const std::string &text);
 
