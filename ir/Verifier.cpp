@@ -20,6 +20,17 @@ bool is_name_char(char c) {
          (c >= '0' && c <= '9') || c == '_' || c == '.';
 }
 
+/// Equality by canonical text, so that NaN equals NaN and 1 differs from 1.0.
+bool same_attrs(const Attrs &a, const Attrs &b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].first != b[i].first ||
+        attr_str(a[i].second) != attr_str(b[i].second))
+      return false;
+  return true;
+}
+
 bool is_printable_name(const std::string &s) {
   for (char c : s)
     if (!is_name_char(c))
@@ -90,7 +101,7 @@ private:
       diags_.error(n.loc()) << err;
       return;
     }
-    if (norm != n.attrs())
+    if (!same_attrs(norm, n.attrs()))
       diags_.error(n.loc()) << n.op_name()
                             << ": attributes are not in schema order with "
                                "defaults filled in";
