@@ -21,8 +21,8 @@ namespace kiln::philox {
 using Counter = std::array<uint32_t, 4>;
 using Key = std::array<uint32_t, 2>;
 
-constexpr uint32_t kMul0 = 0xD2511F53u; ///< multiplier of counter word 0
-constexpr uint32_t kMul1 = 0xCD9E8D57u; ///< multiplier of counter word 2
+constexpr uint32_t kMul0 = 0xD2511F53u;  ///< multiplier of counter word 0
+constexpr uint32_t kMul1 = 0xCD9E8D57u;  ///< multiplier of counter word 2
 constexpr uint32_t kBump0 = 0x9E3779B9u; ///< key[0] increment (golden ratio)
 constexpr uint32_t kBump1 = 0xBB67AE85u; ///< key[1] increment (sqrt(3) - 1)
 constexpr int kRounds = 10;

@@ -64,8 +64,8 @@ bool shape_matmul(ShapeCtx &c) {
   Shape ba(a.shape.begin(), a.shape.end() - 2);
   Shape bb(b.shape.begin(), b.shape.end() - 2), s;
   if (!broadcast_shapes(ba, bb, s)) {
-    c.fail() << "batch dimensions " << shape_str(ba) << " and "
-             << shape_str(bb) << " do not broadcast";
+    c.fail() << "batch dimensions " << shape_str(ba) << " and " << shape_str(bb)
+             << " do not broadcast";
     return false;
   }
   s.push_back(m);
@@ -162,10 +162,11 @@ bool shape_conv2d(ShapeCtx &c) {
   }
   Shape out = {x[0], k[0], 0, 0};
   for (size_t i = 0; i < 2; ++i)
-    out[2 + i] = conv_out(x[2 + i], k[2 + i], w.stride[i], w.padding[i],
-                          w.dilation[i]);
-  if (!want_spatial(c, out, "the (dilated) kernel is larger than the padded "
-                            "input; add padding or shrink the kernel"))
+    out[2 + i] =
+        conv_out(x[2 + i], k[2 + i], w.stride[i], w.padding[i], w.dilation[i]);
+  if (!want_spatial(c, out,
+                    "the (dilated) kernel is larger than the padded "
+                    "input; add padding or shrink the kernel"))
     return false;
   return push_result(c, {c.in[0].dtype, out});
 }
@@ -183,9 +184,11 @@ void interp_conv2d(const Node &nd, const std::vector<const HostTensor *> &in,
                    std::vector<HostTensor> &out) {
   const HostTensor &x = *in[0], &w = *in[1];
   HostTensor r(nd.type());
-  std::vector<int64_t> st = nd.ints_attr("stride"), pd = nd.ints_attr("padding"),
+  std::vector<int64_t> st = nd.ints_attr("stride"),
+                       pd = nd.ints_attr("padding"),
                        dl = nd.ints_attr("dilation");
-  ConvDims d = conv_dims(x.shape(), w.shape(), r.shape(), nd.int_attr("groups"));
+  ConvDims d =
+      conv_dims(x.shape(), w.shape(), r.shape(), nd.int_attr("groups"));
   int64_t cig = d.ci / d.groups, cog = d.co / d.groups;
   bool ints = is_integer(r.dtype());
   for_each_index(r.shape(), [&](const std::vector<int64_t> &o, int64_t j) {
@@ -250,9 +253,11 @@ void interp_conv2d_transpose(const Node &nd,
                              std::vector<HostTensor> &out) {
   const HostTensor &x = *in[0], &w = *in[1];
   HostTensor r(nd.type());
-  std::vector<int64_t> st = nd.ints_attr("stride"), pd = nd.ints_attr("padding"),
+  std::vector<int64_t> st = nd.ints_attr("stride"),
+                       pd = nd.ints_attr("padding"),
                        dl = nd.ints_attr("dilation");
-  ConvDims d = conv_dims(x.shape(), w.shape(), r.shape(), nd.int_attr("groups"));
+  ConvDims d =
+      conv_dims(x.shape(), w.shape(), r.shape(), nd.int_attr("groups"));
   int64_t cig = d.ci / d.groups, cog = d.co / d.groups;
   bool ints = is_integer(r.dtype());
   std::vector<Acc> acc(size_t(r.numel()), Acc{ints});

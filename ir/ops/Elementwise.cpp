@@ -87,7 +87,9 @@ constexpr int64_t (*kNoInt)(int64_t) = nullptr;
 #define KILN_UNARY(name, accepts, summary, F, I)                               \
   const OpDef kOpDef_##name = {#name,                                          \
                                summary,                                        \
-                               "%y = " #name "(%x) : f32[4]",                  \
+                               Accepts::accepts == Accepts::Bool               \
+                                   ? "%y = " #name "(%x) : bool[4]"            \
+                                   : "%y = " #name "(%x) : f32[4]",            \
                                1,                                              \
                                1,                                              \
                                {},                                             \
@@ -166,11 +168,17 @@ void interp_binary(const Node &n, const std::vector<const HostTensor *> &in,
 }
 
 double f_add(double a, double b) { return a + b; }
-int64_t i_add(int64_t a, int64_t b) { return int64_t(uint64_t(a) + uint64_t(b)); }
+int64_t i_add(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) + uint64_t(b));
+}
 double f_sub(double a, double b) { return a - b; }
-int64_t i_sub(int64_t a, int64_t b) { return int64_t(uint64_t(a) - uint64_t(b)); }
+int64_t i_sub(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) - uint64_t(b));
+}
 double f_mul(double a, double b) { return a * b; }
-int64_t i_mul(int64_t a, int64_t b) { return int64_t(uint64_t(a) * uint64_t(b)); }
+int64_t i_mul(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) * uint64_t(b));
+}
 double f_div(double a, double b) { return a / b; }
 double f_pow(double a, double b) { return std::pow(a, b); }
 int64_t i_max(int64_t a, int64_t b) { return std::max(a, b); }
@@ -194,14 +202,16 @@ int64_t i_gt(int64_t a, int64_t b) { return a > b; }
 int64_t i_ge(int64_t a, int64_t b) { return a >= b; }
 
 #define KILN_BINARY(name, kind, summary, F, I)                                 \
-  const OpDef kOpDef_##name = {#name,                                         \
-                                summary,                                       \
-                                "%c = " #name "(%a, %b) : f32[4,3]",           \
-                                2,                                             \
-                                2,                                             \
-                                {},                                            \
-                                shape_binary<BinKind::kind>,                   \
-                                interp_binary<F, I>};
+  const OpDef kOpDef_##name = {#name,                                          \
+                               summary,                                        \
+                               BinKind::kind == BinKind::Arith                 \
+                                   ? "%c = " #name "(%a, %b) : f32[4,3]"       \
+                                   : "%c = " #name "(%a, %b) : bool[4,3]",     \
+                               2,                                              \
+                               2,                                              \
+                               {},                                             \
+                               shape_binary<BinKind::kind>,                    \
+                               interp_binary<F, I>};
 
 // ---- Select and cast -----------------------------------------------------
 
@@ -260,11 +270,12 @@ void interp_cast(const Node &n, const std::vector<const HostTensor *> &in,
                  std::vector<HostTensor> &out) {
   const HostTensor &x = *in[0];
   HostTensor r(n.type());
-  // Integers and bool convert exactly; float -> int truncates toward zero
-  // and saturates (get_int); everything else rounds once (set).
-  bool to_int = is_integer(r.dtype());
+  // Integers and bool convert exactly (i64 -> i32 wraps); float -> int
+  // truncates toward zero and saturates to the result dtype (set); everything
+  // else rounds once (set).
+  bool int_to_int = is_integer(r.dtype()) && !is_float(x.dtype());
   for (int64_t i = 0; i < x.numel(); ++i) {
-    if (to_int)
+    if (int_to_int)
       r.set_int(i, x.get_int(i));
     else
       r.set(i, x.get(i));
@@ -309,7 +320,6 @@ KILN_BINARY(le, Compare, "a <= b, as bool", f_le, i_le)
 KILN_BINARY(gt, Compare, "a > b, as bool", f_gt, i_gt)
 KILN_BINARY(ge, Compare, "a >= b, as bool", f_ge, i_ge)
 // clang-format on
-
 
 const OpDef kOpDef_is_finite = {"is_finite",
                                 "true where x is neither NaN nor infinite",

@@ -69,9 +69,9 @@ bool shape_gather(ShapeCtx &c) {
   int64_t axis = check_indexing(c, 1);
   if (axis < 0)
     return false;
-  return push_result(c, {c.in[0].dtype, gathered_shape(c.in[0].shape,
-                                                       c.in[1].shape,
-                                                       size_t(axis))});
+  return push_result(
+      c, {c.in[0].dtype,
+          gathered_shape(c.in[0].shape, c.in[1].shape, size_t(axis))});
 }
 
 void interp_gather(const Node &n, const std::vector<const HostTensor *> &in,
@@ -153,8 +153,7 @@ void interp_scatter_add(const Node &n,
         [&](int64_t e, uint64_t v) { r.set_int(e, int64_t(v)); });
   } else {
     scatter_loop<double>(
-        idx, s, base.numel(),
-        [&](int w, int64_t e) { return t[w]->get(e); },
+        idx, s, base.numel(), [&](int w, int64_t e) { return t[w]->get(e); },
         [&](int64_t e, double v) { r.set(e, v); });
   }
   out.push_back(std::move(r));

@@ -14,11 +14,9 @@ namespace kiln::ops {
 namespace {
 
 /// Copies element \p si of \p src to element \p di of \p dst (same dtype).
-void copy_elem(HostTensor &dst, int64_t di, const HostTensor &src,
-               int64_t si) {
+void copy_elem(HostTensor &dst, int64_t di, const HostTensor &src, int64_t si) {
   size_t sz = dtype_size(dst.dtype());
-  std::memcpy(dst.bytes() + size_t(di) * sz, src.bytes() + size_t(si) * sz,
-              sz);
+  std::memcpy(dst.bytes() + size_t(di) * sz, src.bytes() + size_t(si) * sz, sz);
 }
 
 bool want_same_dtype(ShapeCtx &c, const TensorType &t) {
@@ -84,8 +82,8 @@ bool shape_transpose(ShapeCtx &c) {
   const TensorType &x = c.in[0];
   std::vector<int64_t> perm = c.ints_attr("perm");
   if (int64_t(perm.size()) != x.rank()) {
-    c.fail() << "'perm' has " << perm.size() << " entries but "
-             << type_str(x) << " has rank " << x.rank();
+    c.fail() << "'perm' has " << perm.size() << " entries but " << type_str(x)
+             << " has rank " << x.rank();
     return false;
   }
   std::vector<bool> seen(perm.size(), false);
@@ -130,9 +128,9 @@ bool shape_slice(ShapeCtx &c) {
   Shape s;
   for (size_t d = 0; d < rank; ++d) {
     if (start[d] > stop[d] || stop[d] > x.shape[d]) {
-      c.fail() << "axis " << d << ": need 0 <= start <= stop <= "
-               << x.shape[d] << " for " << type_str(x) << ", got start "
-               << start[d] << ", stop " << stop[d];
+      c.fail() << "axis " << d << ": need 0 <= start <= stop <= " << x.shape[d]
+               << " for " << type_str(x) << ", got start " << start[d]
+               << ", stop " << stop[d];
       return false;
     }
     int64_t len = stop[d] - start[d];
@@ -210,12 +208,13 @@ void interp_concat(const Node &n, const std::vector<const HostTensor *> &in,
 bool pad_value_ok(ShapeCtx &c, DType t, const Attribute &a) {
   double v = a.as_number();
   bool in_range = a.is_int() || (std::trunc(v) == v && std::fabs(v) < 9.2e18);
-  bool ok = is_float(t) || (is_bool(t) ? (v == 0.0 || v == 1.0)
-                                       : in_range && (t != DType::I32 ||
-                                                      std::fabs(v) <= 2147483647.0));
+  bool ok =
+      is_float(t) || (is_bool(t) ? (v == 0.0 || v == 1.0)
+                                 : in_range && (t != DType::I32 ||
+                                                std::fabs(v) <= 2147483647.0));
   if (!ok)
-    c.fail() << "'value' " << attr_str(a) << " is not a valid "
-             << dtype_name(t) << (is_bool(t) ? "; use 0 or 1" : "; use an integer");
+    c.fail() << "'value' " << attr_str(a) << " is not a valid " << dtype_name(t)
+             << (is_bool(t) ? "; use 0 or 1" : "; use an integer");
   return ok;
 }
 

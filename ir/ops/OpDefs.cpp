@@ -42,14 +42,14 @@ bool want_rank(ShapeCtx &c, size_t i, int64_t rank, const char *what) {
 bool want_list(ShapeCtx &c, const char *name, size_t n, int64_t min) {
   std::vector<int64_t> v = c.ints_attr(name);
   if (v.size() != n) {
-    c.fail() << "'" << name << "' needs " << n << " entries, got "
-             << v.size();
+    c.fail() << "'" << name << "' needs " << n << " entries, got " << v.size();
     return false;
   }
   for (int64_t x : v)
     if (x < min || x > kMaxElements) {
       c.fail() << "'" << name << "' entries must be at least " << min
-               << ", got " << x;
+               << (x > kMaxElements ? " and at most 2^48" : "") << ", got "
+               << x;
       return false;
     }
   return true;
@@ -77,9 +77,9 @@ bool push_result(ShapeCtx &c, TensorType t) {
   return true;
 }
 
-void for_each_index(const Shape &shape,
-                    const std::function<void(const std::vector<int64_t> &,
-                                             int64_t)> &f) {
+void for_each_index(
+    const Shape &shape,
+    const std::function<void(const std::vector<int64_t> &, int64_t)> &f) {
   int64_t n = numel(shape);
   std::vector<int64_t> idx(shape.size(), 0);
   for (int64_t flat = 0; flat < n; ++flat) {

@@ -32,8 +32,9 @@ template <bool kAvg> bool shape_pool(ShapeCtx &c) {
   Shape out = {x.shape[0], x.shape[1], 0, 0};
   for (size_t i = 0; i < 2; ++i) {
     if (p.padding[i] > p.kernel[i] / 2) {
-      c.fail() << "padding " << p.padding[i] << " is more than half the kernel ("
-               << p.kernel[i] << "); use at most " << p.kernel[i] / 2;
+      c.fail() << "padding " << p.padding[i]
+               << " is more than half the kernel (" << p.kernel[i]
+               << "); use at most " << p.kernel[i] / 2;
       return false;
     }
     int64_t num = x.shape[2 + i] + 2 * p.padding[i] - p.kernel[i];
@@ -69,8 +70,7 @@ int64_t for_window(const Pool &p, const Shape &s, int64_t plane, int64_t oh,
 }
 
 Pool node_pool(const Node &n) {
-  return {n.ints_attr("kernel"), n.ints_attr("stride"),
-          n.ints_attr("padding")};
+  return {n.ints_attr("kernel"), n.ints_attr("stride"), n.ints_attr("padding")};
 }
 
 void interp_max_pool2d(const Node &n, const std::vector<const HostTensor *> &in,

@@ -69,7 +69,8 @@ template <Red kRed> bool shape_reduce(ShapeCtx &c) {
 
 /// For each element of the operand, the flat index of the output element it
 /// reduces into.
-std::vector<int64_t> output_slots(const Shape &in, const std::vector<bool> &mask) {
+std::vector<int64_t> output_slots(const Shape &in,
+                                  const std::vector<bool> &mask) {
   Shape out = reduced_shape(in, mask, /*keepdims=*/true);
   std::vector<int64_t> slots(size_t(numel(in)));
   for_each_index(in, [&](const std::vector<int64_t> &idx, int64_t i) {

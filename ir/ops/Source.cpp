@@ -59,8 +59,8 @@ bool shape_constant(ShapeCtx &c) {
   if (v.is_list()) {
     const AttrList &l = v.as_list();
     if (int64_t(l.size()) != t.numel()) {
-      c.fail() << "'value' has " << l.size() << " elements but "
-               << type_str(t) << " has " << t.numel()
+      c.fail() << "'value' has " << l.size() << " elements but " << type_str(t)
+               << " has " << t.numel()
                << "; give one value (a splat) or exactly " << t.numel();
       return false;
     }

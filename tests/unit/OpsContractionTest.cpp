@@ -59,8 +59,8 @@ TEST_CASE("matmul: values", "[ir][ops][matmul]") {
   auto ib = HostTensor::from_ints(i32({2, 1}), {4, 5});
   CHECK(eval(OpKind::Matmul, {ia, ib})[0].get_int(0) == 2);
   // K = 0 gives zeros.
-  check_values(eval(OpKind::Matmul, {HostTensor(f32({2, 0})),
-                                     HostTensor(f32({0, 1}))})[0],
+  check_values(eval(OpKind::Matmul,
+                    {HostTensor(f32({2, 0})), HostTensor(f32({0, 1}))})[0],
                {0, 0});
 }
 
@@ -97,8 +97,8 @@ TEST_CASE("conv2d: values with stride, padding and dilation",
   check_values(p, {1, 3, 5, 3, 5, 12, 16, 9, 11, 24, 28, 15, 7, 15, 17, 9});
   check_values(eval(OpKind::Conv2d, {x33(), w}, conv({2, 2}, {1, 1}))[0],
                {1, 5, 11, 28});
-  check_values(eval(OpKind::Conv2d, {x33(), w}, conv({1, 1}, {0, 0}, {2, 2}))[0],
-               {20});
+  check_values(
+      eval(OpKind::Conv2d, {x33(), w}, conv({1, 1}, {0, 0}, {2, 2}))[0], {20});
   // The weight is not flipped (cross-correlation).
   auto wd = HostTensor::from(f32({1, 1, 1, 2}), {1, -1});
   check_values(eval(OpKind::Conv2d, {x33(), wd})[0], {-1, -1, -1, -1, -1, -1});
@@ -114,14 +114,16 @@ TEST_CASE("conv2d: groups and channels", "[ir][ops][conv2d]") {
 }
 
 TEST_CASE("conv2d: rejects bad shapes and attributes", "[ir][ops][conv2d]") {
-  CHECK_THAT(infer_error(OpKind::Conv2d, {f32({1, 3, 8, 8}), f32({4, 2, 3, 3})}),
-             Catch::Contains("conv2d: channels do not match: input "
-                             "f32[1,3,8,8] has C=3"));
+  CHECK_THAT(
+      infer_error(OpKind::Conv2d, {f32({1, 3, 8, 8}), f32({4, 2, 3, 3})}),
+      Catch::Contains("conv2d: channels do not match: input "
+                      "f32[1,3,8,8] has C=3"));
   CHECK_THAT(infer_error(OpKind::Conv2d, {f32({1, 4, 8, 8}), f32({3, 2, 3, 3})},
                          conv({1, 1}, {0, 0}, {1, 1}, 2)),
              Catch::Contains("O divisible by groups"));
-  CHECK_THAT(infer_error(OpKind::Conv2d, {f32({1, 1, 2, 2}), f32({1, 1, 3, 3})}),
-             Catch::Contains("output spatial size 0x0 is not positive"));
+  CHECK_THAT(
+      infer_error(OpKind::Conv2d, {f32({1, 1, 2, 2}), f32({1, 1, 3, 3})}),
+      Catch::Contains("output spatial size 0x0 is not positive"));
   CHECK_THAT(infer_error(OpKind::Conv2d, {f32({1, 1, 5, 5}), f32({1, 1, 3, 3})},
                          conv({1, 1}, {0, 0}, {3, 1})),
              Catch::Contains("not positive"));
@@ -143,8 +145,8 @@ TEST_CASE("conv2d: rejects bad shapes and attributes", "[ir][ops][conv2d]") {
 TEST_CASE("conv2d_transpose: shapes", "[ir][ops][conv2d_transpose]") {
   Attrs a = conv({2, 2}, {1, 1});
   a.emplace_back("output_padding", Attribute::ints({1, 1}));
-  CHECK(infer(OpKind::Conv2dTranspose, {f32({8, 32, 32, 32}),
-                                        f32({32, 16, 3, 3})},
+  CHECK(infer(OpKind::Conv2dTranspose,
+              {f32({8, 32, 32, 32}), f32({32, 16, 3, 3})},
               a)[0] == f32({8, 16, 64, 64}));
   CHECK(infer(OpKind::Conv2dTranspose, {f32({1, 4, 3, 3}), f32({4, 3, 2, 2})},
               conv({1, 1}, {0, 0}, {1, 1}, 2))[0] == f32({1, 6, 4, 4}));
@@ -187,10 +189,11 @@ TEST_CASE("conv2d_transpose: rejects bad attributes",
           "[ir][ops][conv2d_transpose]") {
   Attrs a = conv({2, 2}, {0, 0});
   a.emplace_back("output_padding", Attribute::ints({2, 0}));
-  CHECK_THAT(infer_error(OpKind::Conv2dTranspose,
-                         {f32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, a),
-             Catch::Contains("conv2d_transpose: 'output_padding' 2 must be "
-                             "smaller than the stride (2) or the dilation (1)"));
+  CHECK_THAT(
+      infer_error(OpKind::Conv2dTranspose,
+                  {f32({1, 1, 2, 2}), f32({1, 1, 2, 2})}, a),
+      Catch::Contains("conv2d_transpose: 'output_padding' 2 must be "
+                      "smaller than the stride (2) or the dilation (1)"));
   CHECK_THAT(infer_error(OpKind::Conv2dTranspose,
                          {f32({1, 3, 2, 2}), f32({2, 1, 2, 2})}),
              Catch::Contains("channels do not match"));

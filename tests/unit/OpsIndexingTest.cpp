@@ -41,8 +41,9 @@ TEST_CASE("gather: rejects bad indices and axes", "[ir][ops][gather]") {
              Catch::Contains("gather: indices must be i32 or i64, got f32[2]"));
   CHECK_THAT(infer_error(OpKind::Gather, {f32({0, 2}), i32({2})}),
              Catch::Contains("axis 0 of f32[0,2] is empty"));
-  CHECK_THAT(infer_error(OpKind::Gather, {f32({3, 2}), i32({2})}, {{"axis", 2}}),
-             Catch::Contains("axis 2 is out of range for f32[3,2]"));
+  CHECK_THAT(
+      infer_error(OpKind::Gather, {f32({3, 2}), i32({2})}, {{"axis", 2}}),
+      Catch::Contains("axis 2 is out of range for f32[3,2]"));
 }
 
 TEST_CASE("scatter_add: adds rows at the indices", "[ir][ops][scatter_add]") {
@@ -82,19 +83,18 @@ TEST_CASE("scatter_add: is the adjoint of gather", "[ir][ops][scatter_add]") {
 }
 
 TEST_CASE("scatter_add: rejects a mismatched src", "[ir][ops][scatter_add]") {
-  CHECK(infer(OpKind::ScatterAdd, {f32({5, 4}), i32({2, 3}), f32({2, 3, 4})})[0] ==
-        f32({5, 4}));
-  CHECK_THAT(infer_error(OpKind::ScatterAdd,
-                         {f32({5, 4}), i32({2}), f32({2, 5})}),
-             Catch::Contains("scatter_add: src shape [2,5] must be [2,4]"));
-  CHECK_THAT(infer_error(OpKind::ScatterAdd,
-                         {f32({5, 4}), i32({2}), f64({2, 4})}),
-             Catch::Contains("same numeric dtype"));
-  CHECK_THAT(infer_error(OpKind::ScatterAdd,
-                         {boolean({5}), i32({2}), boolean({2})}),
-             Catch::Contains("same numeric dtype"));
-  CHECK_THAT(infer_error(OpKind::ScatterAdd,
-                         {f32({5}), f32({2}), f32({2})}),
+  CHECK(infer(OpKind::ScatterAdd,
+              {f32({5, 4}), i32({2, 3}), f32({2, 3, 4})})[0] == f32({5, 4}));
+  CHECK_THAT(
+      infer_error(OpKind::ScatterAdd, {f32({5, 4}), i32({2}), f32({2, 5})}),
+      Catch::Contains("scatter_add: src shape [2,5] must be [2,4]"));
+  CHECK_THAT(
+      infer_error(OpKind::ScatterAdd, {f32({5, 4}), i32({2}), f64({2, 4})}),
+      Catch::Contains("same numeric dtype"));
+  CHECK_THAT(
+      infer_error(OpKind::ScatterAdd, {boolean({5}), i32({2}), boolean({2})}),
+      Catch::Contains("same numeric dtype"));
+  CHECK_THAT(infer_error(OpKind::ScatterAdd, {f32({5}), f32({2}), f32({2})}),
              Catch::Contains("indices must be i32 or i64"));
 }
 
@@ -110,17 +110,17 @@ TEST_CASE("one_hot: rows, with zero rows out of range", "[ir][ops][one_hot]") {
 }
 
 TEST_CASE("one_hot: rejects bad types", "[ir][ops][one_hot]") {
-  CHECK_THAT(infer_error(OpKind::OneHot, {i32({3})}, {{"depth", 4}},
-                         {f32({3, 5})}),
-             Catch::Contains("one_hot: result must be a numeric tensor of "
-                             "shape [3,4]"));
+  CHECK_THAT(
+      infer_error(OpKind::OneHot, {i32({3})}, {{"depth", 4}}, {f32({3, 5})}),
+      Catch::Contains("one_hot: result must be a numeric tensor of "
+                      "shape [3,4]"));
   CHECK_THAT(infer_error(OpKind::OneHot, {i32({3})}, {{"depth", 4}},
                          {boolean({3, 4})}),
              Catch::Contains("numeric"));
-  CHECK_THAT(infer_error(OpKind::OneHot, {f32({3})}, {{"depth", 4}},
-                         {f32({3, 4})}),
-             Catch::Contains("must be an i32 or i64 tensor"));
-  CHECK_THAT(infer_error(OpKind::OneHot, {i32({3})}, {{"depth", -1}},
-                         {f32({3, 4})}),
-             Catch::Contains("'depth' must be at least 0, got -1"));
+  CHECK_THAT(
+      infer_error(OpKind::OneHot, {f32({3})}, {{"depth", 4}}, {f32({3, 4})}),
+      Catch::Contains("must be an i32 or i64 tensor"));
+  CHECK_THAT(
+      infer_error(OpKind::OneHot, {i32({3})}, {{"depth", -1}}, {f32({3, 4})}),
+      Catch::Contains("'depth' must be at least 0, got -1"));
 }

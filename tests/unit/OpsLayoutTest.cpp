@@ -49,7 +49,8 @@ TEST_CASE("reshape: rejects a different count or dtype", "[ir][ops][reshape]") {
 // ---- transpose -----------------------------------------------------------
 
 TEST_CASE("transpose: 2-D and 3-D", "[ir][ops][transpose]") {
-  auto t = eval(OpKind::Transpose, {m23()}, {{"perm", Attribute::ints({1, 0})}});
+  auto t =
+      eval(OpKind::Transpose, {m23()}, {{"perm", Attribute::ints({1, 0})}});
   CHECK(t[0].type() == f32({3, 2}));
   check_values(t[0], {1, 4, 2, 5, 3, 6});
   std::vector<double> v(24);
@@ -125,8 +126,9 @@ TEST_CASE("slice: rejects out-of-range bounds", "[ir][ops][slice]") {
              Catch::Contains("got start 3, stop 2"));
   CHECK_THAT(infer_error(OpKind::Slice, {f32({4})}, slice_attrs({0}, {2}, {0})),
              Catch::Contains("'step' entries must be at least 1, got 0"));
-  CHECK_THAT(infer_error(OpKind::Slice, {f32({4})}, slice_attrs({-1}, {2}, {1})),
-             Catch::Contains("'start' entries must be at least 0"));
+  CHECK_THAT(
+      infer_error(OpKind::Slice, {f32({4})}, slice_attrs({-1}, {2}, {1})),
+      Catch::Contains("'start' entries must be at least 0"));
   CHECK_THAT(
       infer_error(OpKind::Slice, {f32({4, 4})}, slice_attrs({0}, {2}, {1})),
       Catch::Contains("'start' needs 2 entries, got 1"));
@@ -146,12 +148,13 @@ TEST_CASE("concat: joins along the axis", "[ir][ops][concat]") {
 }
 
 TEST_CASE("concat: rejects mismatched operands", "[ir][ops][concat]") {
-  CHECK_THAT(infer_error(OpKind::Concat, {f32({2, 1}), f32({3, 2})},
-                         {{"axis", 1}}),
-             Catch::Contains("concat: operand 1 is f32[3,2], operand 0 is "
-                             "f32[2,1]; shapes must agree except along axis 1"));
-  CHECK_THAT(infer_error(OpKind::Concat, {f32({2}), f32({2, 1})}, {{"axis", 0}}),
-             Catch::Contains("shapes must agree"));
+  CHECK_THAT(
+      infer_error(OpKind::Concat, {f32({2, 1}), f32({3, 2})}, {{"axis", 1}}),
+      Catch::Contains("concat: operand 1 is f32[3,2], operand 0 is "
+                      "f32[2,1]; shapes must agree except along axis 1"));
+  CHECK_THAT(
+      infer_error(OpKind::Concat, {f32({2}), f32({2, 1})}, {{"axis", 0}}),
+      Catch::Contains("shapes must agree"));
   CHECK_THAT(infer_error(OpKind::Concat, {f32({2}), i32({2})}, {{"axis", 0}}),
              Catch::Contains("operand dtypes differ"));
   CHECK_THAT(infer_error(OpKind::Concat, {f32({2})}, {{"axis", 1}}),
@@ -181,9 +184,9 @@ TEST_CASE("pad: rejects bad amounts and values", "[ir][ops][pad]") {
              Catch::Contains("pad: 'low' entries must be at least 0, got -1"));
   CHECK_THAT(infer_error(OpKind::Pad, {f32({2, 2})}, pad_attrs({1}, {1})),
              Catch::Contains("'low' needs 2 entries, got 1"));
-  CHECK_THAT(infer_error(OpKind::Pad, {i32({2})},
-                         pad_attrs({1}, {1}, Attribute(0.5))),
-             Catch::Contains("'value' 0.5 is not a valid i32"));
+  CHECK_THAT(
+      infer_error(OpKind::Pad, {i32({2})}, pad_attrs({1}, {1}, Attribute(0.5))),
+      Catch::Contains("'value' 0.5 is not a valid i32"));
   CHECK_THAT(infer_error(OpKind::Pad, {boolean({2})},
                          pad_attrs({1}, {1}, Attribute(2))),
              Catch::Contains("is not a valid bool; use 0 or 1"));

@@ -25,8 +25,8 @@ HostTensor x44() {
 } // namespace
 
 TEST_CASE("max_pool2d: shapes", "[ir][ops][max_pool2d]") {
-  CHECK(infer(OpKind::MaxPool2d, {f32({8, 3, 32, 32})}, pool({2, 2}, {2, 2}))[0] ==
-        f32({8, 3, 16, 16}));
+  CHECK(infer(OpKind::MaxPool2d, {f32({8, 3, 32, 32})},
+              pool({2, 2}, {2, 2}))[0] == f32({8, 3, 16, 16}));
   CHECK(infer(OpKind::MaxPool2d, {f32({1, 1, 5, 7})},
               pool({3, 3}, {2, 1}, {1, 1}))[0] == f32({1, 1, 3, 7}));
 }
@@ -41,8 +41,8 @@ TEST_CASE("max_pool2d: values, padding and NaN", "[ir][ops][max_pool2d]") {
   check_values(eval(OpKind::MaxPool2d, {n}, pool({2, 2}, {1, 1}))[0],
                {std::nan("")});
   auto i = HostTensor::from_ints(i32({1, 1, 2, 2}), {-5, -9, -7, -6});
-  CHECK(eval(OpKind::MaxPool2d, {i}, pool({2, 2}, {1, 1}, {1, 1}))[0].get_int(0) ==
-        -5);
+  CHECK(eval(OpKind::MaxPool2d, {i}, pool({2, 2}, {1, 1}, {1, 1}))[0].get_int(
+            0) == -5);
 }
 
 TEST_CASE("avg_pool2d: values with and without counting padding",
@@ -58,24 +58,25 @@ TEST_CASE("avg_pool2d: values with and without counting padding",
                {1, 2.5, 4, 7, 8.5, 10, 13, 14.5, 16});
 }
 
-TEST_CASE("pooling: rejects bad windows and operands", "[ir][ops][max_pool2d]") {
+TEST_CASE("pooling: rejects bad windows and operands",
+          "[ir][ops][max_pool2d]") {
   CHECK_THAT(infer_error(OpKind::MaxPool2d, {f32({1, 1, 4, 4})},
                          pool({2, 2}, {2, 2}, {2, 0})),
              Catch::Contains("max_pool2d: padding 2 is more than half the "
                              "kernel (2); use at most 1"));
-  CHECK_THAT(infer_error(OpKind::AvgPool2d, {f32({1, 1, 2, 2})},
-                         pool({3, 3}, {1, 1})),
-             Catch::Contains("kernel [3,3] is larger than the padded input "
-                             "f32[1,1,2,2]"));
-  CHECK_THAT(infer_error(OpKind::AvgPool2d, {i32({1, 1, 4, 4})},
-                         pool({2, 2}, {2, 2})),
-             Catch::Contains("avg_pool2d: operand must be a float tensor"));
-  CHECK_THAT(infer_error(OpKind::MaxPool2d, {f32({1, 4, 4})},
-                         pool({2, 2}, {2, 2})),
-             Catch::Contains("expects a rank-4 NCHW input"));
-  CHECK_THAT(infer_error(OpKind::MaxPool2d, {f32({1, 1, 4, 4})},
-                         pool({2, 2}, {0, 2})),
-             Catch::Contains("'stride' entries must be at least 1, got 0"));
+  CHECK_THAT(
+      infer_error(OpKind::AvgPool2d, {f32({1, 1, 2, 2})}, pool({3, 3}, {1, 1})),
+      Catch::Contains("kernel [3,3] is larger than the padded input "
+                      "f32[1,1,2,2]"));
+  CHECK_THAT(
+      infer_error(OpKind::AvgPool2d, {i32({1, 1, 4, 4})}, pool({2, 2}, {2, 2})),
+      Catch::Contains("avg_pool2d: operand must be a float tensor"));
+  CHECK_THAT(
+      infer_error(OpKind::MaxPool2d, {f32({1, 4, 4})}, pool({2, 2}, {2, 2})),
+      Catch::Contains("expects a rank-4 NCHW input"));
+  CHECK_THAT(
+      infer_error(OpKind::MaxPool2d, {f32({1, 1, 4, 4})}, pool({2, 2}, {0, 2})),
+      Catch::Contains("'stride' entries must be at least 1, got 0"));
   CHECK_THAT(infer_error(OpKind::MaxPool2d, {f32({1, 1, 4, 4})},
                          {{"kernel", Attribute::ints({2, 2})}}),
              Catch::Contains("missing attribute 'stride'"));

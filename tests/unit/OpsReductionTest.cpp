@@ -47,7 +47,8 @@ TEST_CASE("reduce_sum: values", "[ir][ops][reduce_sum]") {
                {0, 0});
 }
 
-TEST_CASE("reduce_max and reduce_min: values and NaN", "[ir][ops][reduce_max]") {
+TEST_CASE("reduce_max and reduce_min: values and NaN",
+          "[ir][ops][reduce_max]") {
   check_values(eval(OpKind::ReduceMax, {m23()}, axes({1}))[0], {3, 6});
   check_values(eval(OpKind::ReduceMin, {m23()}, axes({0}))[0], {1, 2, 3});
   auto x = HostTensor::from(f64({2, 3}), {1, kNaN, 3, -1, -5, 2});
@@ -72,8 +73,9 @@ TEST_CASE("reduce_max and reduce_min: empty extents give the identity",
 TEST_CASE("reduce_mean: values", "[ir][ops][reduce_mean]") {
   check_values(eval(OpKind::ReduceMean, {m23()}, axes({1}))[0], {2, 5});
   check_values(eval(OpKind::ReduceMean, {m23()}, axes({0, 1}))[0], {3.5});
-  check_values(eval(OpKind::ReduceMean, {HostTensor(f32({0, 2}))}, axes({0}))[0],
-               {kNaN, kNaN});
+  check_values(
+      eval(OpKind::ReduceMean, {HostTensor(f32({0, 2}))}, axes({0}))[0],
+      {kNaN, kNaN});
 }
 
 TEST_CASE("reduce: rejects bad axes and dtypes", "[ir][ops][reduce_sum]") {

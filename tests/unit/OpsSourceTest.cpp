@@ -14,9 +14,7 @@ using namespace kiln::test;
 
 namespace {
 Attrs value(Attribute v) { return {{"value", std::move(v)}}; }
-HostTensor scalar_i64(int64_t v) {
-  return HostTensor::from_ints(i64({}), {v});
-}
+HostTensor scalar_i64(int64_t v) { return HostTensor::from_ints(i64({}), {v}); }
 const double k2to24 = 16777216.0;
 TensorType bf16t() { return {DType::BF16, {3, 5}}; }
 } // namespace
@@ -60,19 +58,19 @@ TEST_CASE("constant: splat and row-major list values", "[ir][ops][constant]") {
                 value(Attribute::floats({1.5, -2.0, 3.25})), {f64({3})});
   check_values(l[0], {1.5, -2.0, 3.25});
   // Integer literals convert for float dtypes.
-  auto fi = eval(OpKind::Constant, {}, value(Attribute::ints({1, 2})),
-                 {f32({2})});
+  auto fi =
+      eval(OpKind::Constant, {}, value(Attribute::ints({1, 2})), {f32({2})});
   check_values(fi[0], {1.0, 2.0});
 }
 
 TEST_CASE("constant: integers are stored exactly", "[ir][ops][constant]") {
   int64_t big = (int64_t(1) << 53) + 1; // not representable as a double
-  auto r = eval(OpKind::Constant, {}, value(Attribute::ints({big, -7})),
-                {i64({2})});
+  auto r =
+      eval(OpKind::Constant, {}, value(Attribute::ints({big, -7})), {i64({2})});
   CHECK(r[0].get_int(0) == big);
   CHECK(r[0].get_int(1) == -7);
-  auto s = eval(OpKind::Constant, {}, value(Attribute(int64_t(-3))),
-                {i32({3})});
+  auto s =
+      eval(OpKind::Constant, {}, value(Attribute(int64_t(-3))), {i32({3})});
   CHECK(s[0].get_int(2) == -3);
 }
 
@@ -114,9 +112,9 @@ TEST_CASE("constant: needs a written type and a value", "[ir][ops][constant]") {
              Catch::Contains("result type must be given"));
   CHECK_THAT(infer_error(OpKind::Constant, {}, {}, {f32({1})}),
              Catch::Contains("missing attribute 'value'"));
-  CHECK_THAT(infer_error(OpKind::Constant, {}, value(1.0),
-                         {f32({1 << 30, 1 << 30})}),
-             Catch::Contains("too many elements"));
+  CHECK_THAT(
+      infer_error(OpKind::Constant, {}, value(1.0), {f32({1 << 30, 1 << 30})}),
+      Catch::Contains("too many elements"));
 }
 
 // ---- iota ----------------------------------------------------------------
@@ -147,9 +145,9 @@ TEST_CASE("random_uniform: element i is lane i%4 of block i/4",
   // Seed 0, offset 0: block 0 is the all-zero Philox known answer.
   auto r = eval(OpKind::RandomUniform, {scalar_i64(0), scalar_i64(0)}, {},
                 {f64({4})});
-  check_values(r[0], {(0x6627e8d5u >> 8) / k2to24, (0xe169c58du >> 8) / k2to24,
-                      (0xbc57ac4cu >> 8) / k2to24,
-                      (0x9b00dbd8u >> 8) / k2to24},
+  check_values(r[0],
+               {(0x6627e8d5u >> 8) / k2to24, (0xe169c58du >> 8) / k2to24,
+                (0xbc57ac4cu >> 8) / k2to24, (0x9b00dbd8u >> 8) / k2to24},
                1e-15);
   // A longer draw starts with the same four; the next block differs.
   auto l = eval(OpKind::RandomUniform, {scalar_i64(0), scalar_i64(0)}, {},
@@ -157,8 +155,10 @@ TEST_CASE("random_uniform: element i is lane i%4 of block i/4",
   for (int64_t i = 0; i < 4; ++i)
     CHECK_THAT(l[0].get(i), Catch::Matchers::WithinRel(r[0].get(i), 1e-6));
   philox::Counter b1 = philox::bits(0, 1, 0);
-  CHECK_THAT(l[0].get(4), Catch::Matchers::WithinRel((b1[0] >> 8) / k2to24, 1e-6));
-  CHECK_THAT(l[0].get(5), Catch::Matchers::WithinRel((b1[1] >> 8) / k2to24, 1e-6));
+  CHECK_THAT(l[0].get(4),
+             Catch::Matchers::WithinRel((b1[0] >> 8) / k2to24, 1e-6));
+  CHECK_THAT(l[0].get(5),
+             Catch::Matchers::WithinRel((b1[1] >> 8) / k2to24, 1e-6));
 }
 
 TEST_CASE("random_uniform: seed and offset select the stream",
@@ -177,8 +177,8 @@ TEST_CASE("random_uniform: seed and offset select the stream",
   // Seed -1 is the all-ones key: lanes of philox(block 0, offset 0).
   auto e = eval(OpKind::RandomUniform, {scalar_i64(-1), scalar_i64(0)}, {},
                 {f64({1})});
-  philox::Counter w = philox::philox4x32_10({0, 0, 0, 0},
-                                            {0xffffffffu, 0xffffffffu});
+  philox::Counter w =
+      philox::philox4x32_10({0, 0, 0, 0}, {0xffffffffu, 0xffffffffu});
   CHECK(e[0].get(0) == (w[0] >> 8) / k2to24);
 }
 
@@ -205,7 +205,8 @@ TEST_CASE("random_normal: Box-Muller on lane pairs", "[ir][ops][random]") {
     double u1 = ((a >> 8) + 1) / k2to24, u2 = (b >> 8) / k2to24;
     return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
   };
-  check_values(r[0], {bm(0x6627e8d5u, 0xe169c58du), bm(0xbc57ac4cu, 0x9b00dbd8u)},
+  check_values(r[0],
+               {bm(0x6627e8d5u, 0xe169c58du), bm(0xbc57ac4cu, 0x9b00dbd8u)},
                1e-12);
 }
 
@@ -224,16 +225,16 @@ TEST_CASE("random_normal: mean 0 and variance 1", "[ir][ops][random]") {
 
 TEST_CASE("random: rejects non-scalar seeds and non-float results",
           "[ir][ops][random]") {
-  CHECK_THAT(infer_error(OpKind::RandomUniform, {i32({}), i64({})}, {},
-                         {f32({4})}),
-             Catch::Contains("random_uniform: seed must be an i64[] scalar, "
-                             "got i32[]"));
-  CHECK_THAT(infer_error(OpKind::RandomNormal, {i64({}), i64({2})}, {},
-                         {f32({4})}),
-             Catch::Contains("offset must be an i64[] scalar"));
-  CHECK_THAT(infer_error(OpKind::RandomNormal, {i64({}), i64({})}, {},
-                         {i32({4})}),
-             Catch::Contains("result must be a float tensor, got i32[4]"));
+  CHECK_THAT(
+      infer_error(OpKind::RandomUniform, {i32({}), i64({})}, {}, {f32({4})}),
+      Catch::Contains("random_uniform: seed must be an i64[] scalar, "
+                      "got i32[]"));
+  CHECK_THAT(
+      infer_error(OpKind::RandomNormal, {i64({}), i64({2})}, {}, {f32({4})}),
+      Catch::Contains("offset must be an i64[] scalar"));
+  CHECK_THAT(
+      infer_error(OpKind::RandomNormal, {i64({}), i64({})}, {}, {i32({4})}),
+      Catch::Contains("result must be a float tensor, got i32[4]"));
   CHECK_THAT(infer_error(OpKind::RandomUniform, {i64({})}, {}, {f32({4})}),
              Catch::Contains("expected 2 operands, got 1"));
   CHECK(infer(OpKind::RandomUniform, {i64({}), i64({})}, {}, {bf16t()})[0] ==
