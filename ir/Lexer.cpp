@@ -45,6 +45,21 @@ size_t utf8_length(std::string_view s, size_t i) {
     return 0;
   return n;
 }
+
+/// Parses -?[0-9]+ into \p v; false when the value does not fit int64.
+bool parse_int64(const std::string &s, int64_t &v) {
+  bool neg = s[0] == '-';
+  uint64_t limit = neg ? uint64_t(INT64_MAX) + 1 : uint64_t(INT64_MAX);
+  uint64_t u = 0;
+  for (size_t i = neg ? 1 : 0; i < s.size(); ++i) {
+    uint64_t d = uint64_t(s[i] - '0');
+    if (u > (limit - d) / 10)
+      return false;
+    u = u * 10 + d;
+  }
+  v = neg ? int64_t(0 - u) : int64_t(u);
+  return true;
+}
 } // namespace
 
 size_t find_invalid_utf8(std::string_view text) {
@@ -210,17 +225,7 @@ Token Lexer::lex_number(size_t begin, int line, int col) {
     t.float_overflow = errno == ERANGE && std::isinf(t.float_value);
     return t;
   }
-  bool neg = s[0] == '-';
-  uint64_t limit = neg ? uint64_t(INT64_MAX) + 1 : uint64_t(INT64_MAX);
-  uint64_t v = 0;
-  for (size_t i = neg ? 1 : 0; i < s.size() && !t.int_overflow; ++i) {
-    uint64_t d = uint64_t(s[i] - '0');
-    if (v > (limit - d) / 10)
-      t.int_overflow = true;
-    v = v * 10 + d;
-  }
-  if (!t.int_overflow)
-    t.int_value = neg ? int64_t(0 - v) : int64_t(v);
+  t.int_overflow = !parse_int64(s, t.int_value);
   return t;
 }
 
@@ -252,8 +257,8 @@ Token Lexer::lex_string(size_t begin, int line, int col) {
       pos_ = begin;
       while (pos_ < text_.size() && text_[pos_] != '\n')
         ++pos_; // resume after the line, not inside the string
-      Token t = error("unknown escape in string (use \\\", \\\\ or \\n)",
-                      begin, line, ecol);
+      Token t = error("unknown escape in string (use \\\", \\\\ or \\n)", begin,
+                      line, ecol);
       return t;
     }
     value += e == 'n' ? '\n' : e;

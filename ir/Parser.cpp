@@ -9,82 +9,13 @@
 #include "ir/Parser.h"
 
 #include "ir/Error.h"
-#include "ir/Lexer.h"
-#include "ir/OpRegistry.h"
+#include "ir/ParserImpl.h"
 #include "ir/Verifier.h"
 
-#include <cmath>
 #include <cstdio>
-#include <unordered_map>
 
 namespace kiln {
-
-namespace {
-
-/// Attribute lists nest at most this deep (no unbounded recursion).
-constexpr int kMaxListDepth = 32;
-
-class Parser {
-public:
-  Parser(std::string_view text, const std::string &file, Diagnostics &diags,
-         int first_line)
-      : text_(text), lex_(text), file_(file), diags_(diags),
-        first_line_(first_line) {}
-
-  std::unique_ptr<Module> run();
-
-private:
-  void advance() { tok_ = lex_.next(); }
-  Loc loc(const Token &t) const {
-    return Loc{file_, first_line_ + t.line - 1, t.col};
-  }
-  /// Reports \p msg at \p t (or the lexer's reason when \p t is an Error
-  /// token); returns false so that callers can `return fail(...)`.
-  bool fail(const Token &t, const std::string &msg) {
-    diags_.error(loc(t)) << (t.is(TokKind::Error) ? t.str : msg);
-    return false;
-  }
-  bool expect(TokKind k, const char *what) {
-    if (!tok_.is(k))
-      return fail(tok_, std::string("expected ") + what + ", got " +
-                            describe(tok_));
-    advance();
-    return true;
-  }
-  bool at_func_start() const {
-    return tok_.is_ident("func") && tok_.at_line_start;
-  }
-  void skip_statement(int64_t start_seq);
-  void skip_function();
-
-  void parse_function();
-  bool parse_signature(Function &f);
-  bool parse_param(Function &f);
-  bool parse_result(Function &f);
-  void parse_body(Function &f);
-  bool parse_statement(Function &f);
-  bool parse_names(std::vector<Token> &names);
-  bool parse_operands(std::vector<Value *> &ops, bool &poisoned);
-  bool parse_attrs(OpKind op, Attrs &attrs);
-  bool parse_attr_value(Attribute &a, int depth);
-  bool parse_type(TensorType &t);
-  bool parse_types(std::vector<TensorType> &types);
-  bool parse_return(Function &f);
-
-  std::string_view text_;
-  Lexer lex_;
-  Token tok_;
-  const std::string &file_;
-  Diagnostics &diags_;
-  int first_line_;
-  Module *module_ = nullptr;
-  /// Values of the current function by name; nullptr marks a poisoned one.
-  std::unordered_map<std::string, Value *> scope_;
-  std::vector<TensorType> result_types_;
-  std::vector<Value *> updates_;
-};
-
-std::string name_of(const Token &t) { return std::string(t.text.substr(1)); }
+namespace parser {
 
 void Parser::skip_statement(int64_t start_seq) {
   while (!tok_.is(TokKind::Eof)) {
@@ -116,7 +47,8 @@ std::unique_ptr<Module> Parser::run() {
     t.line = line;
     t.col = col;
     char buf[8];
-    std::snprintf(buf, sizeof buf, "0x%02x", unsigned((unsigned char)text_[bad]));
+    std::snprintf(buf, sizeof buf, "0x%02x",
+                  unsigned((unsigned char)text_[bad]));
     fail(t, std::string("invalid byte ") + buf +
                 " (.kir text is UTF-8 without NUL bytes)");
     return nullptr;
@@ -127,8 +59,9 @@ std::unique_ptr<Module> Parser::run() {
       parse_function();
       continue;
     }
-    fail(tok_, "unexpected " + describe(tok_) + " at top level (expected "
-                                                "'func')");
+    fail(tok_, "unexpected " + describe(tok_) +
+                   " at top level (expected "
+                   "'func')");
     do
       advance();
     while (!tok_.is(TokKind::Eof) && !at_func_start());
@@ -186,8 +119,8 @@ bool Parser::parse_signature(Function &f) {
 bool Parser::parse_param(Function &f) {
   Token name = tok_;
   if (!name.is(TokKind::ValueName))
-    return fail(name, "expected a parameter (%name: type), got " +
-                          describe(name));
+    return fail(name,
+                "expected a parameter (%name: type), got " + describe(name));
   if (scope_.count(name_of(name)))
     return fail(name, "redefinition of value '" + std::string(name.text) + "'");
   advance();
@@ -286,11 +219,11 @@ bool Parser::parse_names(std::vector<Token> &names) {
       return fail(tok_, "expected a value name, got " + describe(tok_));
     for (const Token &n : names)
       if (n.text == tok_.text)
-        return fail(tok_, "redefinition of value '" + std::string(tok_.text) +
-                              "'");
+        return fail(tok_,
+                    "redefinition of value '" + std::string(tok_.text) + "'");
     if (scope_.count(name_of(tok_)))
-      return fail(tok_, "redefinition of value '" + std::string(tok_.text) +
-                            "'");
+      return fail(tok_,
+                  "redefinition of value '" + std::string(tok_.text) + "'");
     names.push_back(tok_);
     advance();
     if (!tok_.is(TokKind::Comma))
@@ -309,8 +242,8 @@ bool Parser::parse_operands(std::vector<Value *> &ops, bool &poisoned) {
       return fail(tok_, "expected an operand (%name), got " + describe(tok_));
     auto it = scope_.find(name_of(tok_));
     if (it == scope_.end())
-      return fail(tok_, "use of undefined value '" + std::string(tok_.text) +
-                            "'");
+      return fail(tok_,
+                  "use of undefined value '" + std::string(tok_.text) + "'");
     if (it->second)
       ops.push_back(it->second);
     else
@@ -372,146 +305,6 @@ bool Parser::parse_statement(Function &f) {
   return true;
 }
 
-bool Parser::parse_attrs(OpKind op, Attrs &attrs) {
-  const OpDef &def = op_def(op);
-  advance();
-  while (!tok_.is(TokKind::RBrace)) {
-    if (!attrs.empty() && !expect(TokKind::Comma, "',' or '}'"))
-      return false;
-    Token name = tok_;
-    if (!name.is(TokKind::Ident))
-      return fail(name, "expected an attribute name, got " + describe(name));
-    std::string key(name.text);
-    if (find_attr(attrs, key))
-      return fail(name, std::string(def.name) + ": attribute '" + key +
-                            "' given twice");
-    const AttrSpec *spec = nullptr;
-    std::string known;
-    for (const AttrSpec &s : def.attrs) {
-      spec = key == s.name ? &s : spec;
-      known += (known.empty() ? "" : ", ") + std::string(s.name);
-    }
-    if (!spec)
-      return fail(name, std::string(def.name) + ": unknown attribute '" + key +
-                            "' (" + def.name + " takes: " +
-                            (known.empty() ? "none" : known) + ")");
-    advance();
-    if (!expect(TokKind::Equal, "'=' after the attribute name"))
-      return false;
-    Token vtok = tok_;
-    Attribute a;
-    if (!parse_attr_value(a, 0))
-      return false;
-    if (!attr_matches(a, spec->kind))
-      return fail(vtok, std::string(def.name) + ": attribute '" + key +
-                            "' must be " + attr_kind_description(spec->kind) +
-                            ", got " + attr_str(a));
-    attrs.emplace_back(key, std::move(a));
-  }
-  advance();
-  return true;
-}
-
-bool Parser::parse_attr_value(Attribute &a, int depth) {
-  Token t = tok_;
-  switch (t.kind) {
-  case TokKind::Int:
-    if (t.int_overflow)
-      return fail(t, "integer " + std::string(t.text) +
-                         " does not fit in 64 bits");
-    a = Attribute(t.int_value);
-    break;
-  case TokKind::Float:
-    if (t.float_overflow)
-      return fail(t, "number " + std::string(t.text) + " is out of range");
-    a = Attribute(t.float_value);
-    break;
-  case TokKind::String:
-    a = Attribute(t.str);
-    break;
-  case TokKind::Ident:
-    if (t.text == "true" || t.text == "false")
-      a = Attribute(t.text == "true");
-    else if (t.text == "inf")
-      a = Attribute(double(INFINITY));
-    else if (t.text == "nan")
-      a = Attribute(std::nan(""));
-    else if (std::optional<DType> d = parse_dtype(t.text))
-      a = Attribute(*d);
-    else
-      return fail(t, "expected an attribute value, got " + describe(t));
-    break;
-  case TokKind::LBracket: {
-    if (depth >= kMaxListDepth)
-      return fail(t, "attribute lists nest too deeply (at most " +
-                         std::to_string(kMaxListDepth) + " levels)");
-    advance();
-    AttrList l;
-    while (!tok_.is(TokKind::RBracket)) {
-      if (!l.empty() && !expect(TokKind::Comma, "',' or ']'"))
-        return false;
-      l.emplace_back();
-      if (!parse_attr_value(l.back(), depth + 1))
-        return false;
-    }
-    a = Attribute(std::move(l));
-    break;
-  }
-  default:
-    return fail(t, "expected an attribute value, got " + describe(t));
-  }
-  advance();
-  return true;
-}
-
-bool Parser::parse_type(TensorType &t) {
-  Token d = tok_;
-  if (!d.is(TokKind::Ident))
-    return fail(d, "expected a type such as f32[2,3], got " + describe(d));
-  std::optional<DType> dtype = parse_dtype(d.text);
-  if (!dtype)
-    return fail(d, "unknown dtype '" + std::string(d.text) +
-                       "' (expected f32, f64, f16, bf16, i32, i64 or bool)");
-  advance();
-  if (!expect(TokKind::LBracket, "'[' after the dtype"))
-    return false;
-  Shape shape;
-  while (!tok_.is(TokKind::RBracket)) {
-    if (!shape.empty() && !expect(TokKind::Comma, "',' or ']'"))
-      return false;
-    Token n = tok_;
-    if (!n.is(TokKind::Int))
-      return fail(n, "expected a dimension, got " + describe(n));
-    if (n.int_overflow || n.int_value > kMaxElements)
-      return fail(n, "dimension " + std::string(n.text) +
-                         " is too large (at most 2^48)");
-    if (n.int_value < 0)
-      return fail(n, "dimension " + std::string(n.text) + " is negative");
-    shape.push_back(n.int_value);
-    advance();
-  }
-  advance();
-  t = TensorType{*dtype, std::move(shape)};
-  if (checked_numel(t.shape) < 0)
-    return fail(d, "type " + type_str(t) + " has more than 2^48 elements");
-  return true;
-}
-
-bool Parser::parse_types(std::vector<TensorType> &types) {
-  for (;;) {
-    types.emplace_back();
-    if (!parse_type(types.back()))
-      return false;
-    if (!tok_.is(TokKind::Comma))
-      break;
-    advance();
-  }
-  if (tok_.at_line_start || tok_.is(TokKind::Eof) || tok_.is(TokKind::RBrace))
-    return true;
-  return fail(tok_, "unexpected " + describe(tok_) +
-                        " after the statement (one statement per line)");
-}
-
 bool Parser::parse_return(Function &f) {
   Token ret = tok_;
   advance();
@@ -528,11 +321,10 @@ bool Parser::parse_return(Function &f) {
     return fail(tok_, "expected a value or the end of the return, got " +
                           describe(tok_));
   if (names.size() != result_types_.size())
-    return fail(ret, "return has " + std::to_string(names.size()) +
-                         " value" + (names.size() == 1 ? "" : "s") +
-                         ", but @" + f.name() + " declares " +
-                         std::to_string(result_types_.size()) + " result" +
-                         (result_types_.size() == 1 ? "" : "s"));
+    return fail(ret, "return has " + std::to_string(names.size()) + " value" +
+                         (names.size() == 1 ? "" : "s") + ", but @" + f.name() +
+                         " declares " + std::to_string(result_types_.size()) +
+                         " result" + (result_types_.size() == 1 ? "" : "s"));
   std::vector<Value *> values;
   bool poisoned = false;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -552,8 +344,7 @@ bool Parser::parse_return(Function &f) {
     f.set_results(values, updates_);
   return true;
 }
-
-} // namespace
+} // namespace parser
 
 std::unique_ptr<Module> parse_module(std::string_view text,
                                      const std::string &filename,
@@ -561,12 +352,12 @@ std::unique_ptr<Module> parse_module(std::string_view text,
   size_t before = diags.all().size();
   std::unique_ptr<Module> m;
   try {
-    m = Parser(text, filename, diags, first_line).run();
+    m = parser::Parser(text, filename, diags, first_line).run();
   } catch (const std::exception &e) {
     // Bad text must never escape as an exception; an internal error here is
     // a bug, reported as a diagnostic rather than a crash.
-    diags.error(Loc{filename, 0, 0}) << "internal error while parsing: "
-                                     << e.what();
+    diags.error(Loc{filename, 0, 0})
+        << "internal error while parsing: " << e.what();
   }
   if (diags.all().size() != before)
     return nullptr;

@@ -46,8 +46,8 @@ public:
   bool run() {
     size_t before = diags_.all().size();
     if (f_.name().empty() || !is_printable_name(f_.name()))
-      diags_.error(f_.loc()) << "function name '@" << f_.name()
-                             << "' is not a valid name";
+      diags_.error(f_.loc())
+          << "function name '@" << f_.name() << "' is not a valid name";
     for (const auto &p : f_.params())
       define(p.get(), f_.loc());
     for (const auto &n : f_.body())
@@ -73,15 +73,15 @@ private:
 
   void check_node(const Node &n) {
     if (n.parent() != &f_)
-      diags_.error(n.loc()) << n.op_name() << ": node's parent is not @"
-                            << f_.name();
+      diags_.error(n.loc())
+          << n.op_name() << ": node's parent is not @" << f_.name();
     std::vector<TensorType> in;
     for (size_t i = 0; i < n.num_operands(); ++i) {
       const Value *v = n.operand(i);
       if (!v || !defined_.count(v)) {
-        diags_.error(n.loc()) << n.op_name() << ": operand " << i
-                              << " is not defined before its use in @"
-                              << f_.name();
+        diags_.error(n.loc())
+            << n.op_name() << ": operand " << i
+            << " is not defined before its use in @" << f_.name();
         return;
       }
       in.push_back(v->type());
@@ -126,26 +126,26 @@ private:
 
   void check_update(size_t i, const Value *r, const Value *u,
                     std::unordered_set<const Value *> &updated) {
-    bool is_own_param = u->is_param() && size_t(u->index()) <
-                                             f_.params().size() &&
+    bool is_own_param = u->is_param() &&
+                        size_t(u->index()) < f_.params().size() &&
                         f_.param(size_t(u->index())) == u;
     std::string where =
         "result " + std::to_string(i) + " of @" + f_.name() + " updates ";
     if (!is_own_param)
-      diags_.error(f_.loc()) << where << "a value that is not a parameter of "
-                                         "the function";
+      diags_.error(f_.loc()) << where
+                             << "a value that is not a parameter of "
+                                "the function";
     else if (u->arg_kind() == ArgKind::Input)
       diags_.error(f_.loc()) << where << "input '%" << u->name()
                              << "'; only {param} and {state} parameters can "
                                 "be updated";
     else if (u->type() != r->type())
-      diags_.error(f_.loc()) << where << "'%" << u->name() << "' of type "
-                             << type_str(u->type()) << " with a value of type "
-                             << type_str(r->type());
+      diags_.error(f_.loc())
+          << where << "'%" << u->name() << "' of type " << type_str(u->type())
+          << " with a value of type " << type_str(r->type());
     else if (!updated.insert(u).second)
       diags_.error(f_.loc()) << "parameter '%" << u->name()
-                             << "' is updated by two results of @"
-                             << f_.name();
+                             << "' is updated by two results of @" << f_.name();
   }
 
   const Function &f_;
@@ -165,8 +165,8 @@ bool verify(const Module &m, Diagnostics &diags) {
   std::unordered_set<std::string> names;
   for (const auto &f : m.functions()) {
     if (!names.insert(f->name()).second) {
-      diags.error(f->loc()) << "redefinition of function '@" << f->name()
-                            << "'";
+      diags.error(f->loc())
+          << "redefinition of function '@" << f->name() << "'";
       ok = false;
     }
     ok &= verify(*f, diags);

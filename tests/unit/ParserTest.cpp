@@ -85,9 +85,10 @@ TEST_CASE("parser: wrong operand count", "[text]") {
 }
 
 TEST_CASE("parser: shape and dtype mismatches", "[text]") {
-  CHECK(errors(with_stmt("%0 = add(%x, %y) : f32[4]")) ==
-        "t.kir:2:8: error: add: shapes [4] and [3] do not broadcast; reshape or "
-        "broadcast_to one of them\n");
+  CHECK(
+      errors(with_stmt("%0 = add(%x, %y) : f32[4]")) ==
+      "t.kir:2:8: error: add: shapes [4] and [3] do not broadcast; reshape or "
+      "broadcast_to one of them\n");
   CHECK(errors("func @f(%a: f32[4], %b: i32[4]) -> () {\n"
                "  %0 = mul(%a, %b) : f32[4]\n  return\n}\n") ==
         "t.kir:2:8: error: mul: operand dtypes differ (f32[4] vs i32[4]); "
