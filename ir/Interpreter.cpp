@@ -62,4 +62,16 @@ std::vector<HostTensor> interpret(const Function &f,
   return results;
 }
 
+void apply_updates(const Function &f, const std::vector<HostTensor> &results,
+                   std::vector<HostTensor> &args) {
+  KILN_CHECK(results.size() == f.results().size())
+      << "apply_updates: " << results.size() << " results for @" << f.name()
+      << " with " << f.results().size();
+  KILN_CHECK(args.size() == f.params().size())
+      << "apply_updates: " << args.size() << " arguments for @" << f.name();
+  for (size_t i = 0; i < results.size(); ++i)
+    if (const Value *p = f.result_updates()[i])
+      args[size_t(p->index())] = results[i];
+}
+
 } // namespace kiln

@@ -19,6 +19,14 @@ namespace kiln {
 std::vector<HostTensor> interpret(const Function &f,
                                   const std::vector<HostTensor> &args);
 
+/// Applies the `{updates = %p}` results of one run of \p f: each such
+/// result in \p results replaces the argument of its parameter in \p args,
+/// as the runtime overwrites the parameter's buffer. Running a training step
+/// repeatedly is then `args = ...; loop { r = interpret(f, args);
+/// apply_updates(f, r, args); }`.
+void apply_updates(const Function &f, const std::vector<HostTensor> &results,
+                   std::vector<HostTensor> &args);
+
 /// Evaluates one node on its operand values.
 std::vector<HostTensor> evaluate_node(const Node &n,
                                       const std::vector<const HostTensor *> &in);
