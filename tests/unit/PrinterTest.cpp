@@ -84,6 +84,8 @@ const OpCase kOpCases[] = {
     {"%x: f32[1,4,4,4], %w: f32[4,3,3,3]", "%r = conv2d_transpose(%x, %w) {stride = [2, 2], padding = [1, 1], output_padding = [1, 1], dilation = [1, 1], groups = 1} : f32[1,3,8,8]"},
     {"%x: f32[1,3,8,8]", "%r = max_pool2d(%x) {kernel = [2, 2], stride = [2, 2], padding = [0, 0]} : f32[1,3,4,4]"},
     {"%x: f32[1,3,8,8]", "%r = avg_pool2d(%x) {kernel = [3, 3], stride = [1, 1], padding = [1, 1], count_include_pad = false} : f32[1,3,8,8]"},
+    {"%x: f32[1,4,8,8], %g: f32[1,6,4,4]", "%r = conv2d_weight_grad(%x, %g) {kernel = [3, 3], stride = [2, 2], padding = [1, 1], dilation = [1, 1], groups = 2} : f32[6,2,3,3]"},
+    {"%x: f32[1,3,8,8], %g: f32[1,3,4,4]", "%r = max_pool2d_grad(%x, %g) {kernel = [2, 2], stride = [2, 2], padding = [0, 0]} : f32[1,3,8,8]"},
 };
 // clang-format on
 
