@@ -16,3 +16,4 @@ path = os.path.pathsep.join([config.kiln_tools_dir, config.llvm_tools_dir,
 config.environment["PATH"] = path
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
+config.substitutions.append(("%kiln_bin", config.kiln_bin_root))
