@@ -95,7 +95,11 @@ Tensor softmax(Tensor x, int64_t axis, SL loc) {
 Tensor log_softmax(Tensor x, int64_t axis, SL loc) {
   require_float(x, "log_softmax", loc);
   int64_t a = axis_of(x, axis, "log_softmax", loc);
-  return sub(x, logsumexp(x, {a}, /*keepdims=*/true, loc), loc);
+  // (x - max) - log(sum(exp(x - max))): the max never comes back in, so
+  // large logits keep their precision.
+  Tensor d = sub(x, safe_max(x, {a}, loc), loc);
+  Tensor s = reduce_sum(exp(d, loc), {a}, /*keepdims=*/true, loc);
+  return sub(d, log(s, loc), loc);
 }
 
 Tensor logsumexp(Tensor x, std::vector<int64_t> axes, bool keepdims, SL loc) {
