@@ -53,16 +53,17 @@ Tensor cross_entropy(Tensor logits, Tensor labels, Reduction r, SL loc) {
                 "cross_entropy: needs float logits [N, C] and "
                 "integer labels [N], got " +
                 type_str(logits.type()) + " and " + type_str(labels.type()));
-  // The label's logit, picked by comparing a class iota with the label:
-  // select rather than a one-hot product, so -inf logits elsewhere stay out.
+  // -log_softmax at the label, picked by comparing a class iota with the
+  // label: log_softmax keeps x - max exact at large logits, and select
+  // (rather than a one-hot product) keeps -inf logits elsewhere out.
   TensorType it{DType::I64, logits.shape()};
   Tensor cls = iota(g, it, 1, loc);
   Tensor lab = reshape(cast(labels, DType::I64, loc), {labels.dim(0), 1}, loc);
-  Tensor picked = reduce_sum(
-      select(eq(cls, lab, loc), logits, scalar_like(logits, 0.0, loc), loc),
-      {1}, /*keepdims=*/false, loc);
-  Tensor per_row =
-      sub(logsumexp(logits, {1}, /*keepdims=*/false, loc), picked, loc);
+  Tensor ls = log_softmax(logits, 1, loc);
+  Tensor picked =
+      reduce_sum(select(eq(cls, lab, loc), ls, scalar_like(ls, 0.0, loc), loc),
+                 {1}, /*keepdims=*/false, loc);
+  Tensor per_row = neg(picked, loc);
   return reduce(per_row, r, loc);
 }
 
