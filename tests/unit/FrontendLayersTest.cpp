@@ -7,6 +7,9 @@
 
 #include "frontend/Init.h"
 #include "frontend/Layers.h"
+#include "ir/Diagnostics.h"
+#include "ir/Parser.h"
+#include "ir/Printer.h"
 
 #include <cmath>
 
@@ -614,4 +617,30 @@ TEST_CASE("lstm: null biases and shape errors", "[frontend][layers]") {
   CHECK_THROWS_WITH(
       lstm_cell(x, {h0, c0}, w_hh, w_hh, Tensor(), Tensor()),
       Catch::Contains("lstm: for input size 3 and hidden size 2"));
+}
+
+// ---- text round trip -----------------------------------------------------
+
+TEST_CASE("layers: a graph of composites prints as .kir that parses back",
+          "[frontend][layers]") {
+  Graph g("block", /*seed=*/1);
+  Tensor x = g.input("x", f32({2, 4, 8}));
+  Tensor seed = g.input("seed", i64({}));
+  Tensor step = g.input("step", i64({}));
+  AttentionWeights w;
+  w.wq = g.param("wq", f32({8, 8}), init::xavier_uniform());
+  w.wk = g.param("wk", f32({8, 8}), init::xavier_uniform());
+  w.wv = g.param("wv", f32({8, 8}), init::xavier_uniform());
+  w.wo = g.param("wo", f32({8, 8}), init::xavier_uniform());
+  Tensor gamma = g.param("gamma", f32({8}), init::ones());
+  Tensor h = layer_norm(x, gamma, Tensor());
+  h = x + dropout(multi_head_attention(h, h, h, w, 2, /*causal=*/true), 0.1,
+                  seed, step);
+  g.output(gelu(h, GeluForm::Tanh), "y");
+  std::string text = g.to_kir();
+  CHECK_THAT(text, Catch::Contains("-inf"));
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(text, "block.kir", diags);
+  REQUIRE(m);
+  CHECK(to_string(*m) == text);
 }
