@@ -7,11 +7,14 @@
 
 #include "frontend/Init.h"
 #include "frontend/Layers.h"
+#include "frontend/Losses.h"
 #include "ir/Diagnostics.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
+#include "passes/Autodiff.h"
 
 #include <cmath>
+#include <functional>
 
 using namespace kiln;
 using namespace kiln::test;
@@ -643,4 +646,84 @@ TEST_CASE("layers: a graph of composites prints as .kir that parses back",
   std::unique_ptr<Module> m = parse_and_verify(text, "block.kir", diags);
   REQUIRE(m);
   CHECK(to_string(*m) == text);
+}
+
+// ---- gradients -----------------------------------------------------------
+
+namespace {
+
+/// Checks autodiff's gradient of the scalar \p build(g, x) with respect to
+/// an f64 input x of \p shape against central differences.
+void check_grad(Shape shape,
+                const std::function<Tensor(Graph &, Tensor)> &build) {
+  Graph g("grad", /*seed=*/3);
+  Tensor x = g.input("x", f64(shape));
+  Tensor loss = build(g, x);
+  g.output(loss);
+  Value *dx = build_gradients(g.function(), loss.value(), {x.value()})[0];
+  std::vector<Value *> res = g.function().results();
+  res.push_back(dx);
+  g.function().set_results(res);
+  std::vector<HostTensor> args = g.initial_values();
+  args[0] = HostTensor::from(f64(shape), pseudo(size_t(x.numel()), 9));
+  HostTensor grad = interpret(g.function(), args).back();
+  std::vector<double> fd;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    std::vector<HostTensor> a = args;
+    const double h = 1e-6, x0 = args[0].get(i);
+    a[0].set(i, x0 + h);
+    double up = interpret(g.function(), a)[0].get(0);
+    a[0].set(i, x0 - h);
+    fd.push_back((up - interpret(g.function(), a)[0].get(0)) / (2 * h));
+  }
+  check_values(grad, fd, 1e-5, 1e-7);
+}
+
+} // namespace
+
+TEST_CASE("layers: composites differentiate (autodiff vs central differences)",
+          "[frontend][layers]") {
+  auto sum = [](Tensor t) {
+    std::vector<int64_t> axes;
+    for (int64_t a = 0; a < t.rank(); ++a)
+      axes.push_back(a);
+    return reduce_sum(t, axes);
+  };
+  check_grad({2, 3}, [&](Graph &, Tensor x) {
+    return sum(softmax(x) * softmax(x * 2.0) + log_softmax(x) * x);
+  });
+  check_grad({4, 2}, [&](Graph &g, Tensor x) {
+    Tensor rm = g.state("rm", f64({2}), init::zeros());
+    Tensor rv = g.state("rv", f64({2}), init::ones());
+    Tensor bn = batch_norm_train(x, Tensor(), Tensor(), rm, rv).y;
+    return sum((bn + layer_norm(x, Tensor(), Tensor())) * x);
+  });
+  check_grad({5}, [&](Graph &, Tensor x) {
+    return sum(gelu(x) + gelu(x, GeluForm::Tanh) + leaky_relu(x));
+  });
+  check_grad({1, 3, 4}, [&](Graph &g, Tensor x) {
+    AttentionWeights w;
+    Tensor *ws[] = {&w.wq, &w.wk, &w.wv, &w.wo};
+    for (int i = 0; i < 4; ++i)
+      *ws[i] =
+          g.param("w" + std::to_string(i), f64({4, 4}), init::xavier_uniform());
+    return sum(multi_head_attention(x, x, x, w, 2, /*causal=*/true) * x);
+  });
+  check_grad({2, 1, 3}, [&](Graph &g, Tensor x) {
+    Tensor h = g.constant(0.1, f64({1, 2})), c = g.constant(-0.2, f64({1, 2}));
+    std::vector<Tensor> ys = lstm_layer(
+        x, {h, c}, g.param("wi", f64({8, 3}), init::normal(0.5)),
+        g.param("wh", f64({8, 2}), init::normal(0.5)), Tensor(), Tensor());
+    return sum(ys[1] * ys[1]);
+  });
+  check_grad({1, 2, 5}, [&](Graph &g, Tensor x) {
+    Tensor w = g.param("w", f64({3, 2, 2}), init::normal(1.0));
+    return sum(conv1d(x, w, 1, 2, 0, 2) * 1.5);
+  });
+  check_grad({3, 4}, [&](Graph &g, Tensor x) {
+    Tensor labels = g.constant(HostTensor::from_ints(i64({3}), {1, 3, 0}));
+    Tensor t = g.constant(0.3, f64({3, 4}));
+    return cross_entropy(x, labels) + mse(x, t) + bce_with_logits(x * 3.0, t) +
+           l2_penalty({x}, 0.1);
+  });
 }
