@@ -19,7 +19,7 @@
 
 #include "ir/Error.h"
 
-#include <cmath>
+#include <algorithm>
 
 namespace kiln {
 
@@ -150,11 +150,13 @@ Grads grad_cos(GradBuilder &b, const Node &n) {
   return unary(b,
                [&] { return b.neg(b.mul(b.g(), b.op(OpKind::Sin, {x0(n)}))); });
 }
+constexpr double k2OverSqrtPi = 1.12837916709551257390; // 2/sqrt(pi)
+
 /// d/dx erf(x) = g * 2/sqrt(pi) * e^(-x^2)
 Grads grad_erf(GradBuilder &b, const Node &n) {
   return unary(b, [&] {
     Value *e = b.op(OpKind::Exp, {b.neg(b.mul(x0(n), x0(n)))});
-    return b.mul(b.g(), b.mul(b.scalar(2.0 / std::sqrt(M_PI), dt(n)), e));
+    return b.mul(b.g(), b.mul(b.scalar(k2OverSqrtPi, dt(n)), e));
   });
 }
 
@@ -213,13 +215,14 @@ Value *first_share(GradBuilder &b, const Node &n, OpKind wins) {
   return b.op(OpKind::Select, {b.op(wins, {a, c}), b.scalar(1.0, dt(n)), tie});
 }
 
-/// d/da max(a,b) = g*[a > b] + g/2*[a = b];  d/db = g - d/da
+/// The gradients of max (wins = gt) or min (wins = lt).
 Grads grad_extreme(GradBuilder &b, const Node &n, OpKind wins) {
   Value *ga = b.mul(b.g(), first_share(b, n, wins));
   return unbroadcast(
       b, n,
       {b.wants(0) ? ga : nullptr, b.wants(1) ? b.sub(b.g(), ga) : nullptr});
 }
+/// d/da max(a,b) = g*[a > b] + g/2*[a = b];  d/db = g - d/da
 Grads grad_max(GradBuilder &b, const Node &n) {
   return grad_extreme(b, n, OpKind::Gt);
 }
@@ -285,9 +288,11 @@ Grads grad_reduce_extreme(GradBuilder &b, const Node &n) {
     return b.mul(hits, b.div(b.reshape(b.g(), kept), count));
   });
 }
+/// d/dx max(x) = g*[x = y] / count(x = y), over the reduced axes
 Grads grad_reduce_max(GradBuilder &b, const Node &n) {
   return grad_reduce_extreme(b, n);
 }
+/// d/dx min(x) = g*[x = y] / count(x = y), over the reduced axes
 Grads grad_reduce_min(GradBuilder &b, const Node &n) {
   return grad_reduce_extreme(b, n);
 }
