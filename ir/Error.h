@@ -23,6 +23,35 @@ public:
   explicit InternalError(const std::string &msg) : std::logic_error(msg) {}
 };
 
+/// The outcome of a call that can fail for reasons outside kiln's control
+/// (an external compiler, a file): at the C ABI and around external tools
+/// functions return a Status with the log attached; only the public C++ API
+/// turns it into a kiln::Error (STYLE B5).
+class Status {
+public:
+  Status() = default;
+  static Status ok() { return Status(); }
+  static Status error(std::string message) {
+    Status s;
+    s.ok_ = false;
+    s.message_ = std::move(message);
+    return s;
+  }
+  bool is_ok() const { return ok_; }
+  explicit operator bool() const { return ok_; }
+  /// The error message (with any attached log); "" when ok.
+  const std::string &message() const { return message_; }
+  /// Throws kiln::Error with the message when not ok.
+  void throw_if_error() const {
+    if (!ok_)
+      throw Error(message_);
+  }
+
+private:
+  bool ok_ = true;
+  std::string message_;
+};
+
 namespace detail {
 /// Collects a message with operator<< and throws InternalError when destroyed.
 /// Only constructed when the checked condition failed, so the message costs
