@@ -1,0 +1,133 @@
+/// \file
+/// emit_conv2d: a grouped, strided, padded, dilated NCHW x OIHW convolution
+/// as an implicit GEMM per (image, group): A is the group's weight rows
+/// (O/groups x C/groups*KH*KW, read in place), B the im2col matrix, never
+/// materialized: the packing step gathers it from x with zero padding.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/Gemm.h"
+
+#include "codegen/GemmContraction.h"
+#include "ir/Error.h"
+
+namespace kiln::codegen {
+
+using detail::Contraction;
+using detail::fill;
+
+void conv2d_output_size(const Conv2dSpec &s, int64_t &oh, int64_t &ow) {
+  if (s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 || s.O <= 0 || s.KH <= 0 ||
+      s.KW <= 0 || s.stride_h <= 0 || s.stride_w <= 0 || s.dil_h <= 0 ||
+      s.dil_w <= 0 || s.pad_h < 0 || s.pad_w < 0 || s.groups <= 0)
+    throw Error("conv2d: sizes, strides and dilations must be positive and "
+                "paddings non-negative");
+  if (s.C % s.groups != 0 || s.O % s.groups != 0)
+    throw Error("conv2d: groups (" + std::to_string(s.groups) +
+                ") must divide input channels (" + std::to_string(s.C) +
+                ") and output channels (" + std::to_string(s.O) + ")");
+  oh = (s.H + 2 * s.pad_h - s.dil_h * (s.KH - 1) - 1) / s.stride_h + 1;
+  ow = (s.W + 2 * s.pad_w - s.dil_w * (s.KW - 1) - 1) / s.stride_w + 1;
+  if (oh <= 0 || ow <= 0)
+    throw Error("conv2d: the kernel (" + std::to_string(s.KH) + "x" +
+                std::to_string(s.KW) +
+                " dilated) is larger than the padded input");
+}
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v) + "L"; }
+
+bool is_pointwise(const Conv2dSpec &s) {
+  return s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.pad_h == 0 && s.pad_w == 0;
+}
+
+/// The gather of im2col element (k, p) of batch b = n*groups + g.
+std::string gather_helper(const Conv2dSpec &s, int64_t ow) {
+  return fill(R"(static inline float @NAME@_x(const float *restrict x, long b,
+    long k, long p) {
+  long n = b / @G@, g = b % @G@;
+  long c = k / @KHW@, r = k % @KHW@, kh = r / @KW@, kw = r % @KW@;
+  long ih = p / @OW@ * @SH@ - @PH@ + kh * @DH@;
+  long iw = p % @OW@ * @SW@ - @PW@ + kw * @DW@;
+  if ((unsigned long)ih >= (unsigned long)@H@ ||
+      (unsigned long)iw >= (unsigned long)@W@)
+    return 0.0f;
+  return x[((n * @C@ + g * @CG@ + c) * @H@ + ih) * @W@ + iw];
+}
+)",
+              {{"NAME", s.name},
+               {"G", str(s.groups)},
+               {"KHW", str(s.KH * s.KW)},
+               {"KW", str(s.KW)},
+               {"OW", str(ow)},
+               {"SH", str(s.stride_h)},
+               {"SW", str(s.stride_w)},
+               {"PH", str(s.pad_h)},
+               {"PW", str(s.pad_w)},
+               {"DH", str(s.dil_h)},
+               {"DW", str(s.dil_w)},
+               {"H", str(s.H)},
+               {"W", str(s.W)},
+               {"C", str(s.C)},
+               {"CG", str(s.C / s.groups)}});
+}
+
+} // namespace
+
+std::string emit_conv2d(const Conv2dSpec &s) {
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  const int64_t g = s.groups, og = s.O / g, cg = s.C / g, p = oh * ow;
+  Contraction c;
+  c.name = s.name;
+  c.params = "const float *restrict x, const float *restrict w, "
+             "float *restrict out";
+  if (!s.extra_params.empty())
+    c.params += ", " + s.extra_params;
+  c.batch = s.N * g;
+  c.M = og;
+  c.N = p;
+  c.K = cg * s.KH * s.KW;
+  const int64_t k = c.K;
+  c.a_at = [=](const std::string &b, const std::string &m,
+               const std::string &kk) {
+    return "w[((" + b + ") % " + str(g) + " * " + str(og) + " + " + m + ") * " +
+           str(k) + " + " + kk + "]";
+  };
+  if (is_pointwise(s)) {
+    const int64_t chw = s.C * p;
+    c.b_at = [=](const std::string &b, const std::string &kk,
+                 const std::string &n) {
+      return "x[(" + b + ") / " + str(g) + " * " + str(chw) + " + ((" + b +
+             ") % " + str(g) + " * " + str(cg) + " + " + kk + ") * " + str(p) +
+             " + " + n + "]";
+    };
+  } else {
+    c.helpers = gather_helper(s, ow);
+    c.b_at = [=](const std::string &b, const std::string &kk,
+                 const std::string &n) {
+      return s.name + "_x(x, " + b + ", " + kk + ", " + n + ")";
+    };
+  }
+  c.c_base = [=](const std::string &b) {
+    return "out + (" + b + ") / " + str(g) + " * " + str(s.O * p) + " + (" + b +
+           ") % " + str(g) + " * " + str(og * p);
+  };
+  c.ldc = p;
+  if (s.epilogue)
+    c.epilogue = [=](const std::string &b, const std::string &i,
+                     const std::string &j, const std::string &acc) {
+      return s.epilogue("((" + b + ") / " + str(g) + ")",
+                        "((" + b + ") % " + str(g) + " * " + str(og) + " + " +
+                            i + ")",
+                        "((" + j + ") / " + str(ow) + ")",
+                        "((" + j + ") % " + str(ow) + ")", acc);
+    };
+  c.vw = s.vector_width ? s.vector_width : host_vector_width();
+  c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
+  if (detail::use_direct_path(c))
+    return detail::emit_direct(c);
+  return detail::emit_packed(c);
+}
+
+} // namespace kiln::codegen

@@ -1,0 +1,143 @@
+/// \file
+/// emit_gemm: turns a GemmSpec (shapes, strides, epilogue) into a
+/// Contraction and picks the tiling for the host; GemmKernel.cpp prints it.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/Gemm.h"
+
+#include "codegen/GemmContraction.h"
+#include "ir/Error.h"
+
+#include <algorithm>
+
+namespace kiln::codegen {
+
+using detail::Contraction;
+
+int host_vector_width() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const int width = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+      return 16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      return 8;
+    return 4;
+  }();
+  return width;
+#else
+  return 4;
+#endif
+}
+
+namespace detail {
+
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+} // namespace
+
+GemmTiling choose_tiling(GemmTiling t, int vw, int64_t M, int64_t N,
+                         int64_t K) {
+  // Register tile: MR*NR/vw accumulators + NR/vw B vectors + 1 broadcast
+  // fit the register file (32 zmm with AVX-512, 16 ymm with AVX2).
+  if (t.mr == 0)
+    t.mr = vw == 16 ? 14 : 6;
+  if (t.nr == 0)
+    t.nr = 2 * vw;
+  // KC x NR floats of B (24 KiB at KC=192, NR=32) stay in a 48 KiB L1 next
+  // to the streamed A micro-panel; MC x KC of A (~320 KiB) stays in L2.
+  if (t.kc == 0)
+    t.kc = 256;
+  if (t.mc == 0)
+    t.mc = t.mr * 24;
+  if (t.nc == 0)
+    t.nc = 4096;
+  if (t.mr <= 0 || t.nr <= 0 || t.nr % vw != 0 || t.kc <= 0 || t.mc <= 0 ||
+      t.nc <= 0)
+    throw Error("gemm: invalid tiling (mr " + std::to_string(t.mr) + ", nr " +
+                std::to_string(t.nr) + ", kc " + std::to_string(t.kc) +
+                "); nr must be a positive multiple of the vector width " +
+                std::to_string(vw));
+  t.mc = round_up(std::min<int64_t>(t.mc, round_up(M, t.mr)), t.mr);
+  t.nc = round_up(std::min<int64_t>(t.nc, round_up(N, t.nr)), t.nr);
+  t.kc = std::min<int64_t>(t.kc, K);
+  return t;
+}
+
+} // namespace detail
+
+namespace {
+
+std::string mul(const std::string &idx, int64_t stride) {
+  if (stride == 0)
+    return "0";
+  if (stride == 1)
+    return "(" + idx + ")";
+  return "(" + idx + ") * " + std::to_string(stride) + "L";
+}
+
+/// Fills the defaulted strides of \p s and checks the sizes.
+GemmSpec normalized(GemmSpec s) {
+  if (s.batch <= 0 || s.M <= 0 || s.N <= 0 || s.K <= 0)
+    throw Error("gemm: sizes must be positive (batch " +
+                std::to_string(s.batch) + ", M " + std::to_string(s.M) +
+                ", N " + std::to_string(s.N) + ", K " + std::to_string(s.K) +
+                ")");
+  if (s.a_row_stride < 0)
+    s.a_row_stride = s.K;
+  if (s.a_batch_stride < 0)
+    s.a_batch_stride = s.M * s.K;
+  if (s.b_row_stride < 0)
+    s.b_row_stride = s.N;
+  if (s.b_batch_stride < 0)
+    s.b_batch_stride = s.K * s.N;
+  if (s.c_row_stride < 0)
+    s.c_row_stride = s.N;
+  if (s.c_batch_stride < 0)
+    s.c_batch_stride = s.M * s.c_row_stride;
+  if (s.vector_width == 0)
+    s.vector_width = host_vector_width();
+  return s;
+}
+
+} // namespace
+
+std::string emit_gemm(const GemmSpec &spec) {
+  const GemmSpec s = normalized(spec);
+  Contraction c;
+  c.name = s.name;
+  c.elem = s.dtype == GemmDType::F32 ? "float" : "double";
+  c.params = "const " + c.elem + " *restrict A, const " + c.elem +
+             " *restrict B, " + c.elem + " *restrict C";
+  if (!s.extra_params.empty())
+    c.params += ", " + s.extra_params;
+  c.batch = s.batch;
+  c.M = s.M;
+  c.N = s.N;
+  c.K = s.K;
+  c.a_at = [s](const std::string &b, const std::string &m,
+               const std::string &k) {
+    return "A[" + mul(b, s.a_batch_stride) + " + " + mul(m, s.a_row_stride) +
+           " + " + mul(k, s.a_col_stride) + "]";
+  };
+  c.a_k_unit = s.a_col_stride == 1 || s.a_row_stride != 1;
+  c.b_at = [s](const std::string &b, const std::string &k,
+               const std::string &n) {
+    return "B[" + mul(b, s.b_batch_stride) + " + " + mul(k, s.b_row_stride) +
+           " + " + mul(n, s.b_col_stride) + "]";
+  };
+  c.b_n_unit = s.b_col_stride == 1 || s.b_row_stride != 1;
+  c.c_base = [s](const std::string &b) {
+    return "C + " + mul(b, s.c_batch_stride);
+  };
+  c.ldc = s.c_row_stride;
+  c.epilogue = s.epilogue;
+  c.vw = s.vector_width;
+  c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
+  if (detail::use_direct_path(c))
+    return detail::emit_direct(c);
+  return detail::emit_packed(c);
+}
+
+} // namespace kiln::codegen

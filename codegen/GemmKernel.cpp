@@ -1,0 +1,348 @@
+/// \file
+/// Prints the packed, register-tiled f32 kernel of a Contraction (BLIS loop
+/// order: NC panel of B packed once and shared by the threads, MC x KC block
+/// of A packed per thread, an MR x NR micro-kernel of vector FMAs) and the
+/// unpacked kernel for small shapes, GEMV and f64.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/GemmContraction.h"
+
+#include <sstream>
+
+namespace kiln::codegen::detail {
+
+std::string
+fill(std::string tmpl,
+     std::initializer_list<std::pair<const char *, std::string>> subs) {
+  for (const auto &[key, value] : subs) {
+    const std::string pat = std::string("@") + key + "@";
+    for (size_t at = tmpl.find(pat); at != std::string::npos;
+         at = tmpl.find(pat, at + value.size()))
+      tmpl.replace(at, pat.size(), value);
+  }
+  return tmpl;
+}
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+/// Declarations every kernel needs: no headers, so declare them.
+std::string prelude(const Contraction &c) {
+  return fill(R"(typedef float v@VW@f __attribute__((vector_size(@VB@)));
+typedef float v@VW@fu __attribute__((vector_size(@VB@), aligned(4)));
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+int omp_get_max_threads(void);
+void *aligned_alloc(unsigned long, unsigned long);
+void free(void *);
+static inline long @N@_min(long a, long b) { return a < b ? a : b; }
+)",
+              {{"VW", str(c.vw)}, {"VB", str(c.vw * 4)}, {"N", c.name}}) +
+         c.helpers;
+}
+
+/// The MR x NR micro-kernel: c[MR][NR] (row stride ldc) = or += a-panel
+/// (kc x MR) times b-panel (kc x NR), accumulators in registers.
+std::string micro_kernel(const Contraction &c) {
+  const int mr = c.t.mr, nv = c.t.nr / c.vw;
+  std::ostringstream decl, body, store, add;
+  for (int r = 0; r < mr; ++r)
+    for (int v = 0; v < nv; ++v)
+      decl << "  v@VW@f c" << r << "_" << v << " = {0};\n";
+  for (int v = 0; v < nv; ++v)
+    body << "    v@VW@f b" << v << " = *(const v@VW@f *)(b + " << v * c.vw
+         << ");\n";
+  for (int r = 0; r < mr; ++r) {
+    body << "    { float a = a_[" << r << "];";
+    for (int v = 0; v < nv; ++v)
+      body << " c" << r << "_" << v << " += a * b" << v << ";";
+    body << " }\n";
+  }
+  for (int r = 0; r < mr; ++r)
+    for (int v = 0; v < nv; ++v) {
+      std::string p =
+          "*(v@VW@fu *)(c + " + str(r) + " * ldc + " + str(v * c.vw) + ")";
+      store << "    " << p << " = c" << r << "_" << v << ";\n";
+      add << "    " << p << " += c" << r << "_" << v << ";\n";
+    }
+  return fill(R"(__attribute__((min_vector_width(@VBITS@)))
+static void @N@_ukernel(long kc, const float *restrict a_,
+    const float *restrict b, float *restrict c, long ldc, int accum) {
+@DECL@  for (long k = 0; k < kc; ++k) {
+    __builtin_prefetch(a_ + @PFA@);
+@BODY@    a_ += @MR@;
+    b += @NR@;
+  }
+  if (accum) {
+@ADD@  } else {
+@STORE@  }
+}
+)",
+              {{"DECL", decl.str()},
+               {"BODY", body.str()},
+               {"ADD", add.str()},
+               {"STORE", store.str()},
+               {"PFA", str(8 * c.t.mr)},
+               {"MR", str(c.t.mr)},
+               {"NR", str(c.t.nr)},
+               {"VBITS", str(c.vw * 32)},
+               {"VW", str(c.vw)},
+               {"N", c.name}});
+}
+
+/// Packs rows [ic, ic+mc) x depth [pc, pc+kc) of A into MR-row micro-panels
+/// (k-major inside a panel), zero-padding the last panel's missing rows.
+std::string pack_a(const Contraction &c) {
+  std::string copy = c.a_k_unit ? "    for (long r = 0; r < mr; ++r)\n"
+                                  "      for (long k = 0; k < kc; ++k)\n"
+                                  "        p[k * @MR@ + r] = @AT@;\n"
+                                : "    for (long k = 0; k < kc; ++k)\n"
+                                  "      for (long r = 0; r < mr; ++r)\n"
+                                  "        p[k * @MR@ + r] = @AT@;\n";
+  return fill(R"(static void @N@_pack_a(long b_, long ic, long mc, long pc,
+    long kc, @PARAMS@, float *restrict ap) {
+  for (long ir = 0; ir < mc; ir += @MR@) {
+    long mr = @N@_min(@MR@, mc - ir);
+    float *restrict p = ap + ir * kc;
+@COPY@    for (long r = mr; r < @MR@; ++r)
+      for (long k = 0; k < kc; ++k)
+        p[k * @MR@ + r] = 0.0f;
+  }
+}
+)",
+              {{"COPY", copy},
+               {"AT", c.a_at("b_", "ic + ir + r", "pc + k")},
+               {"PARAMS", c.params},
+               {"MR", str(c.t.mr)},
+               {"N", c.name}});
+}
+
+/// Packs depth [pc, pc+kc) x columns [j0, j0+nr) of B into one NR-column
+/// micro-panel (row k holds NR consecutive columns), zero-padded.
+std::string pack_b(const Contraction &c) {
+  std::string copy = c.b_n_unit ? "  for (long k = 0; k < kc; ++k)\n"
+                                  "    for (long n = 0; n < nr; ++n)\n"
+                                  "      p[k * @NR@ + n] = @AT@;\n"
+                                : "  for (long n = 0; n < nr; ++n)\n"
+                                  "    for (long k = 0; k < kc; ++k)\n"
+                                  "      p[k * @NR@ + n] = @AT@;\n";
+  return fill(R"(static void @N@_pack_b(long b_, long pc, long kc, long j0,
+    long nr, @PARAMS@, float *restrict p) {
+@COPY@  if (nr < @NR@)
+    for (long k = 0; k < kc; ++k)
+      for (long n = nr; n < @NR@; ++n)
+        p[k * @NR@ + n] = 0.0f;
+}
+)",
+              {{"COPY", copy},
+               {"AT", c.b_at("b_", "pc + k", "j0 + n")},
+               {"PARAMS", c.params},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
+/// The C statements applying the epilogue to the mr x nr tile at cp (rows
+/// i0.., columns j0..), or "" without an epilogue.
+std::string epilogue_pass(const Contraction &c) {
+  if (!c.epilogue)
+    return "";
+  return fill(R"(            if (pc + kc == @K@)
+              for (long ii = 0; ii < mr; ++ii) {
+                float *restrict cr = cp + ii * @LDC@;
+#pragma omp simd
+                for (long jj = 0; jj < nr; ++jj) {
+                  float acc = cr[jj];
+                  cr[jj] = @EXPR@;
+                }
+              }
+)",
+              {{"EXPR", c.epilogue("b_", "(i0 + ii)", "(j0 + jj)", "acc")},
+               {"K", str(c.K)},
+               {"LDC", str(c.ldc)}});
+}
+
+/// The micro-tile loops of one (A block, B column range) task.
+std::string tile_loops(const Contraction &c) {
+  return fill(R"(        for (long jr = jr0; jr < jr1; ++jr)
+          for (long ir = 0; ir < mc; ir += @MR@) {
+            long mr = @N@_min(@MR@, mc - ir), j0 = jc + jr * @NR@;
+            long nr = @N@_min(@NR@, jc + nc - j0), i0 = ic + ir;
+            float *cp = (@CBASE@) + i0 * @LDC@ + j0;
+            const float *a = ap + ir * kc, *bq = bp + jr * @NR@ * kc;
+            if (mr == @MR@ && nr == @NR@) {
+              @N@_ukernel(kc, a, bq, cp, @LDC@, pc > 0);
+            } else {
+              @N@_ukernel(kc, a, bq, tile, @NR@, 0);
+              for (long ii = 0; ii < mr; ++ii)
+                for (long jj = 0; jj < nr; ++jj)
+                  cp[ii * @LDC@ + jj] = (pc > 0 ? cp[ii * @LDC@ + jj] : 0.0f)
+                      + tile[ii * @NR@ + jj];
+            }
+@EPI@          }
+)",
+              {{"EPI", epilogue_pass(c)},
+               {"CBASE", c.c_base("b_")},
+               {"LDC", str(c.ldc)},
+               {"MR", str(c.t.mr)},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
+/// Names of the parameters in a C parameter list ("const float *restrict
+/// x, int n" -> "x, n").
+std::string param_names(const std::string &params) {
+  std::string out;
+  std::stringstream ss(params);
+  for (std::string p; std::getline(ss, p, ',');) {
+    size_t e = p.find_last_not_of(" \t\n[]0123456789");
+    size_t s = p.find_last_of(" \t\n*", e);
+    out += (out.empty() ? "" : ", ") + p.substr(s + 1, e - s);
+  }
+  return out;
+}
+
+std::string driver(const Contraction &c) {
+  const int64_t nic = (c.M + c.t.mc - 1) / c.t.mc;
+  const int64_t ncp = (c.t.nc + c.t.nr - 1) / c.t.nr * c.t.nr;
+  const int64_t mcp = (c.t.mc + c.t.mr - 1) / c.t.mr * c.t.mr;
+  return fill(R"(void @N@(@PARAMS@) {
+  float *bp = aligned_alloc(64, @KC@ * @NCP@ * 4);
+  float *ap_all = aligned_alloc(64, omp_get_max_threads() * @KC@ * @MCP@ * 4L);
+#pragma omp parallel
+  {
+    long nt = omp_get_num_threads(), g_ = nt, h_ = @NIC@;
+    while (h_) { long r_ = g_ % h_; g_ = h_; h_ = r_; }
+    long nsplit = nt / g_;
+    float *ap = ap_all + omp_get_thread_num() * @KC@ * @MCP@;
+    float tile[@MR@ * @NR@] __attribute__((aligned(64)));
+    for (long b_ = 0; b_ < @BATCH@; ++b_)
+    for (long jc = 0; jc < @NN@; jc += @NC@) {
+      long nc = @N@_min(@NC@, @NN@ - jc), njr = (nc + @NR@ - 1) / @NR@;
+      for (long pc = 0; pc < @K@; pc += @KC@) {
+        long kc = @N@_min(@KC@, @K@ - pc);
+#pragma omp for schedule(static)
+        for (long jr = 0; jr < njr; ++jr)
+          @N@_pack_b(b_, pc, kc, jc + jr * @NR@, @N@_min(@NR@, nc - jr * @NR@),
+              @ARGS@, bp + jr * @NR@ * kc);
+#pragma omp for schedule(static)
+        for (long task = 0; task < @NIC@ * nsplit; ++task) {
+        long ic = task / nsplit * @MC@, s = task % nsplit;
+        long mc = @N@_min(@MC@, @M@ - ic);
+        long jr0 = njr * s / nsplit, jr1 = njr * (s + 1) / nsplit;
+        @N@_pack_a(b_, ic, mc, pc, kc, @ARGS@, ap);
+@TILES@        }
+      }
+    }
+  }
+  free(bp);
+  free(ap_all);
+}
+)",
+              {{"TILES", tile_loops(c)},
+               {"ARGS", param_names(c.params)},
+               {"PARAMS", c.params},
+               {"NIC", str(nic)},
+               {"NCP", str(ncp)},
+               {"MCP", str(mcp)},
+               {"BATCH", str(c.batch)},
+               {"M", str(c.M)},
+               {"NN", str(c.N)},
+               {"K", str(c.K)},
+               {"MC", str(c.t.mc)},
+               {"NC", str(c.t.nc)},
+               {"KC", str(c.t.kc)},
+               {"MR", str(c.t.mr)},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
+} // namespace
+
+std::string emit_packed(const Contraction &c) {
+  return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) + driver(c);
+}
+
+namespace {
+
+/// The body of one direct-path task: rows i0..i0+mi of output columns
+/// j0..j0+nj accumulated in acc[4][JB], as axpys along contiguous B rows or
+/// as dot products along contiguous B columns.
+std::string direct_body(const Contraction &c) {
+  if (c.b_n_unit)
+    return fill(R"(      for (long k = 0; k < @K@; ++k)
+        for (long r = 0; r < mi; ++r) {
+          @T@ a = @AAT@;
+#pragma omp simd
+          for (long jj = 0; jj < nj; ++jj)
+            acc[r][jj] += a * @BAT@;
+        }
+)",
+                {{"AAT", c.a_at("b_", "i0 + r", "k")},
+                 {"BAT", c.b_at("b_", "k", "j0 + jj")},
+                 {"K", str(c.K)},
+                 {"T", c.elem}});
+  return fill(R"(      for (long r = 0; r < mi; ++r)
+        for (long jj = 0; jj < nj; ++jj) {
+          @T@ s = 0;
+#pragma omp simd reduction(+ : s)
+          for (long k = 0; k < @K@; ++k)
+            s += @AAT@ * @BAT@;
+          acc[r][jj] = s;
+        }
+)",
+              {{"AAT", c.a_at("b_", "i0 + r", "k")},
+               {"BAT", c.b_at("b_", "k", "j0 + jj")},
+               {"K", str(c.K)},
+               {"T", c.elem}});
+}
+
+} // namespace
+
+std::string emit_direct(const Contraction &c) {
+  const int64_t jb = c.N < 256 ? c.N : 256, njb = (c.N + jb - 1) / jb;
+  const int64_t work = c.batch * c.M * c.N * c.K;
+  std::string epi = c.epilogue
+                        ? c.epilogue("b_", "(i0 + r)", "(j0 + jj)", "acc_")
+                        : std::string("acc_");
+  return prelude(c) + fill(R"(void @N@(@PARAMS@) {
+#pragma omp parallel for schedule(static) if (@WORK@L > 262144L)
+  for (long t = 0; t < @BATCH@L * @NJB@; ++t) {
+    long b_ = t / @NJB@, j0 = t % @NJB@ * @JB@, nj = @N@_min(@JB@, @NN@ - j0);
+    for (long i0 = 0; i0 < @M@; i0 += 4) {
+      long mi = @N@_min(4, @M@ - i0);
+      @T@ acc[4][@JB@];
+      for (long r = 0; r < mi; ++r)
+        for (long jj = 0; jj < nj; ++jj)
+          acc[r][jj] = 0;
+@BODY@      for (long r = 0; r < mi; ++r) {
+        @T@ *restrict cp = (@CBASE@) + (i0 + r) * @LDC@ + j0;
+#pragma omp simd
+        for (long jj = 0; jj < nj; ++jj) {
+          @T@ acc_ = acc[r][jj];
+          cp[jj] = @EPI@;
+        }
+      }
+    }
+  }
+}
+)",
+                           {{"BODY", direct_body(c)},
+                            {"EPI", epi},
+                            {"CBASE", c.c_base("b_")},
+                            {"PARAMS", c.params},
+                            {"WORK", str(work)},
+                            {"BATCH", str(c.batch)},
+                            {"NJB", str(njb)},
+                            {"JB", str(jb)},
+                            {"NN", str(c.N)},
+                            {"M", str(c.M)},
+                            {"LDC", str(c.ldc)},
+                            {"T", c.elem},
+                            {"N", c.name}});
+}
+
+bool use_direct_path(const Contraction &c) {
+  return c.elem != "float" || c.M <= 4 || c.M * c.N * c.K <= 16 * 16 * 16;
+}
+
+} // namespace kiln::codegen::detail
