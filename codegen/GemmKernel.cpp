@@ -201,16 +201,24 @@ std::string param_names(const std::string &params) {
   return out;
 }
 
+/// The exported function: a parallel region in which, per batch and per
+/// (NC, KC) panel, the threads pack B together, then split the M blocks
+/// (balanced to a micro-panel; a multiple of the thread count when there
+/// are enough rows, else each block's columns are split as well).
 std::string driver(const Contraction &c) {
-  const int64_t nic = (c.M + c.t.mc - 1) / c.t.mc;
+  const int64_t panels = (c.M + c.t.mr - 1) / c.t.mr;
+  const int64_t nic = (panels * c.t.mr + c.t.mc - 1) / c.t.mc;
   const int64_t ncp = (c.t.nc + c.t.nr - 1) / c.t.nr * c.t.nr;
-  const int64_t mcp = (c.t.mc + c.t.mr - 1) / c.t.mr * c.t.mr;
+  const int64_t mcp = (panels + nic - 1) / nic * c.t.mr;
   return fill(R"(void @N@(@PARAMS@) {
   float *bp = aligned_alloc(64, @KC@ * @NCP@ * 4);
   float *ap_all = aligned_alloc(64, omp_get_max_threads() * @KC@ * @MCP@ * 4L);
 #pragma omp parallel
   {
-    long nt = omp_get_num_threads(), g_ = nt, h_ = @NIC@;
+    long nt = omp_get_num_threads(), nic = (@NIC@ + nt - 1) / nt * nt;
+    if (nic > @P@)
+      nic = @P@;
+    long g_ = nt, h_ = nic;
     while (h_) { long r_ = g_ % h_; g_ = h_; h_ = r_; }
     long nsplit = nt / g_;
     float *ap = ap_all + omp_get_thread_num() * @KC@ * @MCP@;
@@ -225,9 +233,10 @@ std::string driver(const Contraction &c) {
           @N@_pack_b(b_, pc, kc, jc + jr * @NR@, @N@_min(@NR@, nc - jr * @NR@),
               @ARGS@, bp + jr * @NR@ * kc);
 #pragma omp for schedule(static)
-        for (long task = 0; task < @NIC@ * nsplit; ++task) {
-        long ic = task / nsplit * @MC@, s = task % nsplit;
-        long mc = @N@_min(@MC@, @M@ - ic);
+        for (long task = 0; task < nic * nsplit; ++task) {
+        long blk = task / nsplit, s = task % nsplit;
+        long ic = @P@ * blk / nic * @MR@;
+        long mc = @N@_min(@P@ * (blk + 1) / nic * @MR@, @M@) - ic;
         long jr0 = njr * s / nsplit, jr1 = njr * (s + 1) / nsplit;
         @N@_pack_a(b_, ic, mc, pc, kc, @ARGS@, ap);
 @TILES@        }
@@ -242,13 +251,13 @@ std::string driver(const Contraction &c) {
                {"ARGS", param_names(c.params)},
                {"PARAMS", c.params},
                {"NIC", str(nic)},
+               {"P", str(panels)},
                {"NCP", str(ncp)},
                {"MCP", str(mcp)},
                {"BATCH", str(c.batch)},
                {"M", str(c.M)},
                {"NN", str(c.N)},
                {"K", str(c.K)},
-               {"MC", str(c.t.mc)},
                {"NC", str(c.t.nc)},
                {"KC", str(c.t.kc)},
                {"MR", str(c.t.mr)},
