@@ -1,0 +1,238 @@
+/// \file
+/// ClangJit's public entry points: the cc1 flags, source dumps, the object
+/// cache around the uncached compile (ClangCompile.cpp), and ORC's LLJIT,
+/// which links an object (fresh or cached, the same path either way) into
+/// the process and resolves OpenMP and libm symbols against it.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/ClangJit.h"
+
+#include "codegen/ClangCompile.h"
+#include "codegen/CompileCache.h"
+
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/Object/ObjectFile.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+// Referenced below so that libomp stays a dependency of the process even
+// under --as-needed: JIT-compiled OpenMP code calls its __kmpc_* entry points.
+extern "C" int omp_get_max_threads(void);
+
+namespace kiln::codegen {
+
+struct JitModule::Impl {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::mutex errors_mutex;
+  std::string errors; ///< what ORC reported while linking
+};
+
+JitModule::JitModule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JitModule::~JitModule() = default;
+
+void *JitModule::lookup(const std::string &symbol) const {
+  auto sym = impl_->jit->lookup(symbol);
+  if (!sym) {
+    llvm::consumeError(sym.takeError());
+    return nullptr;
+  }
+  return reinterpret_cast<void *>(static_cast<uintptr_t>(sym->getAddress()));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::string join(const std::vector<std::string> &v) {
+  std::string out;
+  for (const std::string &s : v)
+    out += s + "\n";
+  return out;
+}
+
+/// Writes \p source to DIR/NAME.c when a dump directory is set; a failed
+/// dump is silent (it is a debugging aid, not part of the compile).
+void dump_source(const CCompileOptions &opts, const std::string &source) {
+  std::string dir = opts.dump_dir;
+  if (dir.empty())
+    if (const char *env = std::getenv("KILN_DUMP_C"))
+      dir = env;
+  if (dir.empty())
+    return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::ofstream(std::filesystem::path(dir) / (opts.name + ".c")) << source;
+}
+
+/// The name of one global symbol that \p object defines ("" if none), or
+/// false when \p object is not a readable object file.
+bool first_defined_symbol(const std::string &object, std::string &name) {
+  auto file = llvm::object::ObjectFile::createObjectFile(
+      llvm::MemoryBufferRef(object, "kiln-object"));
+  if (!file) {
+    llvm::consumeError(file.takeError());
+    return false;
+  }
+  name.clear();
+  for (const llvm::object::SymbolRef &sym : (*file)->symbols()) {
+    auto flags = sym.getFlags();
+    auto sym_name = sym.getName();
+    if (!flags || !sym_name) {
+      llvm::consumeError(flags ? sym_name.takeError() : flags.takeError());
+      continue;
+    }
+    if ((*flags & llvm::object::SymbolRef::SF_Global) &&
+        !(*flags & llvm::object::SymbolRef::SF_Undefined) &&
+        !sym_name->empty()) {
+      name = sym_name->str();
+      return true;
+    }
+  }
+  return true;
+}
+
+/// Looks up the object in the cache entry \p path; a hit must also parse as
+/// an object file (a bad entry is a miss and gets rewritten).
+bool load_cached(const std::string &path, std::string &object) {
+  std::string unused;
+  return detail::cache_load(path, object) &&
+         first_defined_symbol(object, unused);
+}
+
+/// Links \p object into a fresh LLJIT and materializes it at once, so that
+/// unresolved symbols are reported here and not on the first lookup.
+Status load_object(const std::string &object, const std::string &name,
+                   std::unique_ptr<JitModule::Impl> &out) {
+  volatile auto keep_libomp = &omp_get_max_threads;
+  (void)keep_libomp;
+  auto jit = llvm::orc::LLJITBuilder().create();
+  if (!jit)
+    return Status::error("jit: " + llvm::toString(jit.takeError()));
+  auto impl = std::make_unique<JitModule::Impl>();
+  impl->jit = std::move(*jit);
+  JitModule::Impl *raw = impl.get();
+  impl->jit->getExecutionSession().setErrorReporter([raw](llvm::Error e) {
+    std::lock_guard<std::mutex> lock(raw->errors_mutex);
+    raw->errors += llvm::toString(std::move(e)) + "\n";
+  });
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      impl->jit->getDataLayout().getGlobalPrefix());
+  if (!gen)
+    return Status::error("jit: " + llvm::toString(gen.takeError()));
+  impl->jit->getMainJITDylib().addGenerator(std::move(*gen));
+  if (llvm::Error e = impl->jit->addObjectFile(
+          llvm::MemoryBuffer::getMemBufferCopy(object, name + ".o")))
+    return Status::error("jit: " + llvm::toString(std::move(e)));
+  std::string probe;
+  if (!first_defined_symbol(object, probe))
+    return Status::error("jit: " + name + ".o is not an object file");
+  if (!probe.empty()) {
+    auto sym = impl->jit->lookupLinkerMangled(probe);
+    if (!sym)
+      return Status::error("jit: cannot link " + name + ": " +
+                           llvm::toString(sym.takeError()) + "\n" +
+                           impl->errors);
+  }
+  out = std::move(impl);
+  return Status::ok();
+}
+
+/// The object for \p source: from the cache, or compiled and then cached.
+Status compile_object(const std::string &source, const CCompileOptions &opts,
+                      std::string &object, CompileStats &stats) {
+  dump_source(opts, source);
+  std::vector<std::string> flags = c_compile_flags(opts);
+  std::string file = opts.name + ".c";
+  std::string path;
+  if (opts.use_cache && detail::cache_enabled_by_env()) {
+    std::string dir = resolved_cache_dir(opts);
+    const std::string parts[] = {source, join(flags), file, LLVM_VERSION_STRING,
+                                 "kiln-clangjit-1"};
+    if (!dir.empty())
+      path = detail::cache_entry_path(
+          dir, detail::cache_key(parts, std::size(parts)));
+  }
+  if (!path.empty() && load_cached(path, object)) {
+    stats.cache_hit = true;
+    return Status::ok();
+  }
+  Status s = detail::compile_c_uncached(source, file, flags,
+                                        detail::target_spec(opts.cpu),
+                                        opts.opt_level, object, stats);
+  if (s && !path.empty())
+    detail::cache_store(path, object);
+  return s;
+}
+
+} // namespace
+
+std::vector<std::string> c_compile_flags(const CCompileOptions &opts) {
+  detail::TargetSpec target = detail::target_spec(opts.cpu);
+  std::vector<std::string> flags = {"-triple", target.triple, "-target-cpu",
+                                    target.cpu};
+  for (const std::string &f : target.features) {
+    flags.push_back("-target-feature");
+    flags.push_back(f);
+  }
+  flags.push_back("-O" + std::to_string(std::clamp(opts.opt_level, 0, 3)));
+  for (const char *f :
+       {"-vectorize-loops", "-vectorize-slp", "-fopenmp", "-mrelocation-model",
+        "pic", "-pic-level", "2", "-ffp-contract=on", "-nostdsysteminc",
+        "-nobuiltininc", "-disable-llvm-passes", "-x", "c", "-std=gnu17"})
+    flags.push_back(f);
+  flags.insert(flags.end(), opts.extra_flags.begin(), opts.extra_flags.end());
+  return flags;
+}
+
+std::string resolved_cache_dir(const CCompileOptions &opts) {
+  return opts.cache_dir.empty() ? detail::default_cache_dir() : opts.cache_dir;
+}
+
+Status jit_compile_c(const std::string &source, const CCompileOptions &opts,
+                     std::unique_ptr<JitModule> &out, CompileStats *stats) {
+  auto t0 = Clock::now();
+  CompileStats local;
+  std::string object;
+  Status s = compile_object(source, opts, object, local);
+  std::unique_ptr<JitModule::Impl> impl;
+  if (s) {
+    auto t1 = Clock::now();
+    s = load_object(object, opts.name, impl);
+    local.load_ms = ms_since(t1);
+  }
+  local.total_ms = ms_since(t0);
+  if (stats)
+    *stats = local;
+  if (s)
+    out.reset(new JitModule(std::move(impl)));
+  return s;
+}
+
+Status compile_c_to_object(const std::string &source,
+                           const CCompileOptions &opts,
+                           std::string &object_bytes, CompileStats *stats) {
+  auto t0 = Clock::now();
+  CompileStats local;
+  std::string object;
+  Status s = compile_object(source, opts, object, local);
+  local.total_ms = ms_since(t0);
+  if (stats)
+    *stats = local;
+  if (s)
+    object_bytes = std::move(object);
+  return s;
+}
+
+} // namespace kiln::codegen
