@@ -348,7 +348,7 @@ TEST_CASE("clang-jit: a simple loop vectorizes with AVX2", "[jit][aot]") {
 TEST_CASE("clang-jit: compile times of a 200-line module", "[.jit-bench]") {
   TempDir cache;
   CCompileOptions opts = test_options(cache, "bench");
-  std::string src = many_kernels(21, 7);
+  std::string src = many_kernels(29, 7);
   std::unique_ptr<JitModule> m;
   for (int run = 0; run < 3; ++run) {
     CompileStats st;
