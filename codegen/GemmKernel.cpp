@@ -58,6 +58,10 @@ std::string micro_kernel(const Contraction &c) {
       body << " c" << r << "_" << v << " += a * b" << v << ";";
     body << " }\n";
   }
+  std::ostringstream pfc; // the C tile: needed after the k loop
+  for (int r = 0; r < mr; ++r)
+    for (int v = 0; v < c.t.nr; v += 16)
+      pfc << "  __builtin_prefetch(c + " << r << " * ldc + " << v << ", 1);\n";
   for (int r = 0; r < mr; ++r)
     for (int v = 0; v < nv; ++v) {
       std::string p =
@@ -68,7 +72,7 @@ std::string micro_kernel(const Contraction &c) {
   return fill(R"(__attribute__((min_vector_width(@VBITS@)))
 static void @N@_ukernel(long kc, const float *restrict a_,
     const float *restrict b, float *restrict c, long ldc, int accum) {
-@DECL@  for (long k = 0; k < kc; ++k) {
+@DECL@@PFC@  for (long k = 0; k < kc; ++k) {
     __builtin_prefetch(a_ + @PFA@);
 @BODY@    a_ += @MR@;
     b += @NR@;
@@ -79,6 +83,7 @@ static void @N@_ukernel(long kc, const float *restrict a_,
 }
 )",
               {{"DECL", decl.str()},
+               {"PFC", pfc.str()},
                {"BODY", body.str()},
                {"ADD", add.str()},
                {"STORE", store.str()},
@@ -99,7 +104,8 @@ std::string pack_a(const Contraction &c) {
                                 : "    for (long k = 0; k < kc; ++k)\n"
                                   "      for (long r = 0; r < mr; ++r)\n"
                                   "        p[k * @MR@ + r] = @AT@;\n";
-  return fill(R"(static void @N@_pack_a(long b_, long ic, long mc, long pc,
+  return fill(
+      R"(__attribute__((noinline)) static void @N@_pack_a(long b_, long ic, long mc, long pc,
     long kc, @PARAMS@, float *restrict ap) {
   for (long ir = 0; ir < mc; ir += @MR@) {
     long mr = @N@_min(@MR@, mc - ir);
@@ -110,11 +116,11 @@ std::string pack_a(const Contraction &c) {
   }
 }
 )",
-              {{"COPY", copy},
-               {"AT", c.a_at("b_", "ic + ir + r", "pc + k")},
-               {"PARAMS", c.params},
-               {"MR", str(c.t.mr)},
-               {"N", c.name}});
+      {{"COPY", copy},
+       {"AT", c.a_at("b_", "ic + ir + r", "pc + k")},
+       {"PARAMS", c.params},
+       {"MR", str(c.t.mr)},
+       {"N", c.name}});
 }
 
 /// Packs depth [pc, pc+kc) x columns [j0, j0+nr) of B into one NR-column
@@ -126,7 +132,8 @@ std::string pack_b(const Contraction &c) {
                                 : "  for (long n = 0; n < nr; ++n)\n"
                                   "    for (long k = 0; k < kc; ++k)\n"
                                   "      p[k * @NR@ + n] = @AT@;\n";
-  return fill(R"(static void @N@_pack_b(long b_, long pc, long kc, long j0,
+  return fill(
+      R"(__attribute__((noinline)) static void @N@_pack_b(long b_, long pc, long kc, long j0,
     long nr, @PARAMS@, float *restrict p) {
 @COPY@  if (nr < @NR@)
     for (long k = 0; k < kc; ++k)
@@ -134,11 +141,11 @@ std::string pack_b(const Contraction &c) {
         p[k * @NR@ + n] = 0.0f;
 }
 )",
-              {{"COPY", copy},
-               {"AT", c.b_at("b_", "pc + k", "j0 + n")},
-               {"PARAMS", c.params},
-               {"NR", str(c.t.nr)},
-               {"N", c.name}});
+      {{"COPY", copy},
+       {"AT", c.b_at("b_", "pc + k", "j0 + n")},
+       {"PARAMS", c.params},
+       {"NR", str(c.t.nr)},
+       {"N", c.name}});
 }
 
 /// The C statements applying the epilogue to the mr x nr tile at cp (rows
