@@ -2,8 +2,10 @@
 /// kiln-opt: parses .kir, runs passes, prints the resulting module. The tool
 /// of lit tests: `kiln-opt FILE|- [-p pass1,pass2] [--split-input-file]`.
 // SPDX-License-Identifier: Apache-2.0
+#include "codegen/CPrinter.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
+#include "passes/Lower.h"
 #include "passes/PassManager.h"
 #include "tools/ToolSupport.h"
 
@@ -31,6 +33,10 @@ options:
   --stop-after=PASS         stop the pipeline after PASS
   --time-passes             print a table of pass times (to stderr)
   --stats                   print each pass's statistics (to stderr)
+  --emit=kir|loop|c         what to print after the passes: the module
+                            (default), the Loop IR of every function after
+                            lowering (fusion), or the generated C
+  --no-fuse                 with --emit=loop|c: one kernel per node
   -o FILE                   write the module to FILE instead of stdout
   --list-passes             list the registered passes
   --op-reference            print the op reference (docs/ops.md)
@@ -42,6 +48,8 @@ struct Options {
   std::string output;
   std::string pipeline;
   bool split = false;
+  std::string emit = "kir";
+  bool fuse = true;
   PassManagerOptions pm;
 };
 
@@ -86,6 +94,14 @@ int parse_args(int argc, char **argv, Options &o) {
       if (!v)
         return 2;
       o.output = v;
+    } else if (starts_with(a, "--emit=", &rest)) {
+      o.emit = rest;
+      if (o.emit != "kir" && o.emit != "loop" && o.emit != "c") {
+        std::cerr << "kiln-opt: error: --emit takes kir, loop or c\n";
+        return 2;
+      }
+    } else if (!std::strcmp(a, "--no-fuse")) {
+      o.fuse = false;
     } else if (!std::strcmp(a, "--split-input-file")) {
       o.split = true;
     } else if (!std::strcmp(a, "--no-verify")) {
@@ -137,7 +153,17 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   diags.print(std::cerr);
   if (!m)
     return false;
-  print_module(*m, out);
+  if (o.emit == "kir") {
+    print_module(*m, out);
+    return true;
+  }
+  LowerOptions lo;
+  lo.fuse = o.fuse;
+  for (const auto &f : m->functions()) {
+    loop::Program p = lower(*f, lo);
+    out << (o.emit == "loop" ? loop::to_string(p)
+                             : codegen::emit_c(p, "kiln_" + f->name()));
+  }
   return true;
 }
 

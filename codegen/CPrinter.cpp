@@ -1,0 +1,446 @@
+/// \file
+/// Prints Loop IR as C: expressions with the interpreter's exact semantics
+/// (through the prelude's helpers), loops with OpenMP pragmas, one static
+/// function per kernel, constant data, and the entry point.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/CPrinter.h"
+
+#include "codegen/CPrelude.h"
+#include "ir/Error.h"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace kiln::codegen {
+
+using loop::Expr;
+using loop::ExprPtr;
+using loop::Op;
+using loop::Stmt;
+using loop::StmtOp;
+using loop::StmtPtr;
+
+std::string c_identifier(const std::string &name) {
+  std::string r;
+  for (char c : name)
+    r += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  if (r.empty() || std::isdigit(static_cast<unsigned char>(r[0])))
+    r = "_" + r;
+  return r;
+}
+
+namespace {
+
+enum class Num { F32, F64, Int };
+
+/// How a dtype computes in C: 16-bit floats as float.
+Num num_of(DType t) {
+  if (t == DType::F64)
+    return Num::F64;
+  return is_float(t) ? Num::F32 : Num::Int;
+}
+
+const char *compute_type(DType t) {
+  switch (t) {
+  case DType::F64:
+    return "double";
+  case DType::F32:
+  case DType::F16:
+  case DType::BF16:
+    return "float";
+  case DType::I32:
+    return "kiln_i32";
+  case DType::I64:
+    return "kiln_i64";
+  case DType::Bool:
+    return "kiln_u8";
+  }
+  return "?";
+}
+
+const char *storage_type(DType t) {
+  switch (t) {
+  case DType::F16:
+  case DType::BF16:
+    return "kiln_u16";
+  default:
+    return compute_type(t);
+  }
+}
+
+std::string float_literal(double v, DType t) {
+  bool f = num_of(t) != Num::F64;
+  if (std::isnan(v))
+    return f ? "__builtin_nanf(\"\")" : "__builtin_nan(\"\")";
+  if (std::isinf(v))
+    return std::string(v < 0 ? "(-" : "(") +
+           (f ? "__builtin_inff())" : "__builtin_inf())");
+  char buf[64];
+  if (f)
+    std::snprintf(buf, sizeof buf, "%af", double(float(v)));
+  else
+    std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+std::string int_literal(int64_t v, DType t) {
+  if (t == DType::I64) {
+    if (v == INT64_MIN)
+      return "(-9223372036854775807ll - 1)";
+    return "(" + std::to_string(v) + "ll)";
+  }
+  return "(" + std::to_string(v) + ")";
+}
+
+class ExprPrinter {
+public:
+  explicit ExprPrinter(const loop::Program &p) : p_(p) {}
+
+  std::string var(int v) const { return "v" + std::to_string(v); }
+  std::string buf(int b) const { return "b" + std::to_string(b); }
+
+  std::string operator()(const ExprPtr &e) const {
+    switch (e->op) {
+    case Op::IntImm:
+      return int_literal(e->ival, e->dtype);
+    case Op::FloatImm:
+      return float_literal(e->fval, e->dtype);
+    case Op::Var:
+      return var(e->var);
+    case Op::Load:
+      return load(e);
+    case Op::Cast:
+      return cast((*this)(e->args[0]), e->args[0]->dtype, e->dtype);
+    case Op::Select:
+      return "(" + (*this)(e->args[0]) + " ? " + (*this)(e->args[1]) + " : " +
+             (*this)(e->args[2]) + ")";
+    case Op::RandomUniform:
+    case Op::RandomNormal:
+      return random(e);
+    default:
+      break;
+    }
+    if (e->args.size() == 1)
+      return unary(e->op, e->args[0]);
+    return binary(e->op, e->dtype, e->args[0], e->args[1]);
+  }
+
+private:
+  std::string load(const ExprPtr &e) const {
+    std::string s = buf(e->buffer) + "[" + (*this)(e->args[0]) + "]";
+    DType t = p_.buffers[size_t(e->buffer)].dtype;
+    if (t == DType::F16)
+      return "kiln_h2f(" + s + ")";
+    if (t == DType::BF16)
+      return "kiln_bf2f(" + s + ")";
+    return s;
+  }
+
+  std::string random(const ExprPtr &e) const {
+    std::string call =
+        std::string(e->op == Op::RandomUniform ? "kiln_uniform("
+                                               : "kiln_normal(") +
+        (*this)(e->args[0]) + ", " + (*this)(e->args[1]) + ", " +
+        (*this)(e->args[2]) + ")";
+    return cast(call, DType::F64, e->dtype);
+  }
+
+  static std::string fn(Num n, const char *f32, const char *f64,
+                        const char *i64, const std::string &args) {
+    const char *f = n == Num::F32 ? f32 : n == Num::F64 ? f64 : i64;
+    return std::string(f) + "(" + args + ")";
+  }
+
+  std::string unary(Op op, const ExprPtr &a) const {
+    std::string x = (*this)(a);
+    Num n = num_of(a->dtype);
+    bool i32 = a->dtype == DType::I32;
+    switch (op) {
+    case Op::Neg:
+      return i32 ? "((kiln_i32)(0u - (kiln_u32)" + x + "))" : "(-" + x + ")";
+    case Op::Abs:
+      return n == Num::Int ? "(" + x + " < 0 ? -" + x + " : " + x + ")"
+                           : fn(n, "__builtin_fabsf", "__builtin_fabs", "", x);
+    case Op::Sign:
+      return fn(n, "kiln_signf", "kiln_signd", "kiln_signi", x);
+    case Op::Exp:
+      return fn(n, "__builtin_expf", "__builtin_exp", "", x);
+    case Op::Log:
+      return fn(n, "__builtin_logf", "__builtin_log", "", x);
+    case Op::Sqrt:
+      return fn(n, "__builtin_sqrtf", "__builtin_sqrt", "", x);
+    case Op::Rsqrt:
+      return n == Num::F64 ? "(1.0 / __builtin_sqrt(" + x + "))"
+                           : "(1.0f / __builtin_sqrtf(" + x + "))";
+    case Op::Tanh:
+      return fn(n, "__builtin_tanhf", "__builtin_tanh", "", x);
+    case Op::Sigmoid:
+      return n == Num::F64 ? "(1.0 / (1.0 + __builtin_exp(-" + x + ")))"
+                           : "(1.0f / (1.0f + __builtin_expf(-" + x + ")))";
+    case Op::Relu:
+      return n == Num::Int ? "(" + x + " > 0 ? " + x + " : 0)"
+                           : fn(n, "kiln_reluf", "kiln_relud", "", x);
+    case Op::Sin:
+      return fn(n, "__builtin_sinf", "__builtin_sin", "", x);
+    case Op::Cos:
+      return fn(n, "__builtin_cosf", "__builtin_cos", "", x);
+    case Op::Erf:
+      return fn(n, "__builtin_erff", "__builtin_erf", "", x);
+    case Op::Floor:
+      return fn(n, "__builtin_floorf", "__builtin_floor", "", x);
+    case Op::Ceil:
+      return fn(n, "__builtin_ceilf", "__builtin_ceil", "", x);
+    case Op::Round:
+      return fn(n, "__builtin_rintf", "__builtin_rint", "", x);
+    case Op::Not:
+      return "(!" + x + ")";
+    case Op::IsFinite:
+      return "(__builtin_isfinite(" + x + ") ? 1 : 0)";
+    default:
+      KILN_UNREACHABLE(std::string("not a unary op: ") + loop::op_name(op));
+    }
+  }
+
+  std::string binary(Op op, DType t, const ExprPtr &ea,
+                     const ExprPtr &eb) const {
+    std::string a = (*this)(ea), b = (*this)(eb);
+    Num n = num_of(ea->dtype);
+    auto infix = [&](const char *o) {
+      if (t == DType::I32)
+        return "((kiln_i32)((kiln_u32)" + a + " " + o + " (kiln_u32)" + b +
+               "))";
+      return "(" + a + " " + o + " " + b + ")";
+    };
+    switch (op) {
+    case Op::Add:
+      return infix("+");
+    case Op::Sub:
+      return infix("-");
+    case Op::Mul:
+      return infix("*");
+    case Op::Div:
+      return n == Num::Int ? "((" + std::string(compute_type(t)) +
+                                 ")kiln_divi(" + a + ", " + b + "))"
+                           : "(" + a + " / " + b + ")";
+    case Op::Pow:
+      return n == Num::Int
+                 ? "((" + std::string(compute_type(t)) + ")kiln_powi(" + a +
+                       ", " + b + "))"
+                 : fn(n, "__builtin_powf", "__builtin_pow", "", a + ", " + b);
+    case Op::Max:
+      return fn(n, "kiln_maxf", "kiln_maxd", "kiln_maxi", a + ", " + b);
+    case Op::Min:
+      return fn(n, "kiln_minf", "kiln_mind", "kiln_mini", a + ", " + b);
+    case Op::And:
+      return "(" + a + " && " + b + ")";
+    case Op::Or:
+      return "(" + a + " || " + b + ")";
+    case Op::Eq:
+      return "(" + a + " == " + b + ")";
+    case Op::Ne:
+      return "(" + a + " != " + b + ")";
+    case Op::Lt:
+      return "(" + a + " < " + b + ")";
+    case Op::Le:
+      return "(" + a + " <= " + b + ")";
+    case Op::Gt:
+      return "(" + a + " > " + b + ")";
+    case Op::Ge:
+      return "(" + a + " >= " + b + ")";
+    case Op::IDiv:
+      return "(" + a + " / " + b + ")";
+    case Op::IMod:
+      return "(" + a + " % " + b + ")";
+    default:
+      KILN_UNREACHABLE(std::string("not a binary op: ") + loop::op_name(op));
+    }
+  }
+
+public:
+  /// \p x (of dtype \p from) converted to \p to with the interpreter's rules.
+  static std::string cast(const std::string &x, DType from, DType to) {
+    if (is_bool(to))
+      return "((kiln_u8)((" + x + ") != 0))";
+    if (is_float(to)) {
+      std::string v = "((" + std::string(compute_type(to)) + ")(" + x + "))";
+      if (to == DType::F16)
+        return "kiln_h2f(kiln_f2h(" + v + "))";
+      if (to == DType::BF16)
+        return "kiln_bf2f(kiln_f2bf(" + v + "))";
+      return v;
+    }
+    if (is_float(from))
+      return to == DType::I64 ? "kiln_f2i64((double)(" + x + "))"
+                              : "((kiln_i32)kiln_f2i((double)(" + x +
+                                    "), -2147483648.0, 2147483647.0))";
+    return "((" + std::string(compute_type(to)) + ")(" + x + "))";
+  }
+
+private:
+  const loop::Program &p_;
+};
+
+class CWriter {
+public:
+  CWriter(const loop::Program &p, std::ostringstream &os)
+      : p_(p), os_(os), expr_(p) {}
+
+  void collect(const StmtPtr &s, std::set<int> &bufs) const {
+    std::function<void(const ExprPtr &)> walk = [&](const ExprPtr &e) {
+      if (!e)
+        return;
+      if (e->op == Op::Load)
+        bufs.insert(e->buffer);
+      for (const ExprPtr &a : e->args)
+        walk(a);
+    };
+    if (s->op == StmtOp::Store)
+      bufs.insert(s->buffer);
+    walk(s->index);
+    walk(s->value);
+    for (const StmtPtr &c : s->body)
+      collect(c, bufs);
+  }
+
+  void kernel(const loop::Kernel &k) {
+    os_ << "/* " << k.ops << " */\nstatic void " << k.name
+        << "(void *const *B) {\n";
+    std::set<int> bufs;
+    collect(k.body, bufs);
+    for (int b : bufs) {
+      const loop::Buffer &buf = p_.buffers[size_t(b)];
+      bool ro = buf.kind == loop::BufferKind::Input ||
+                buf.kind == loop::BufferKind::Constant;
+      os_ << "  " << (ro ? "const " : "") << storage_type(buf.dtype)
+          << " *restrict " << expr_.buf(b) << " = (" << (ro ? "const " : "")
+          << storage_type(buf.dtype) << " *)B[" << b << "]; /* " << buf.name
+          << " */\n";
+    }
+    stmt(k.body, 1);
+    os_ << "}\n\n";
+  }
+
+  void stmt(const StmtPtr &s, int depth) {
+    std::string pad(size_t(depth) * 2, ' ');
+    switch (s->op) {
+    case StmtOp::Block:
+      for (const StmtPtr &c : s->body)
+        stmt(c, depth);
+      return;
+    case StmtOp::For:
+      if (s->loop == loop::LoopKind::Parallel)
+        os_ << pad << "#pragma omp parallel for schedule(static)\n";
+      os_ << pad << "for (kiln_i64 " << expr_.var(s->var) << " = 0; "
+          << expr_.var(s->var) << " < " << s->extent << "; ++"
+          << expr_.var(s->var) << ") {\n";
+      for (const StmtPtr &c : s->body)
+        stmt(c, depth + 1);
+      os_ << pad << "}\n";
+      return;
+    case StmtOp::Store: {
+      DType t = p_.buffers[size_t(s->buffer)].dtype;
+      std::string v = expr_(s->value);
+      if (t == DType::F16)
+        v = "kiln_f2h(" + v + ")";
+      else if (t == DType::BF16)
+        v = "kiln_f2bf(" + v + ")";
+      else
+        v = "(" + std::string(storage_type(t)) + ")(" + v + ")";
+      os_ << pad << expr_.buf(s->buffer) << "[" << expr_(s->index)
+          << "] = " << v << ";\n";
+      return;
+    }
+    case StmtOp::Decl:
+      os_ << pad << compute_type(s->dtype) << " " << expr_.var(s->var) << " = "
+          << expr_(s->value) << ";\n";
+      return;
+    case StmtOp::Assign:
+      os_ << pad << expr_.var(s->var) << " = " << expr_(s->value) << ";\n";
+      return;
+    case StmtOp::Gemm:
+      KILN_UNREACHABLE("Gemm statements are expanded before printing");
+    }
+  }
+
+  void constants() {
+    for (size_t b = 0; b < p_.buffers.size(); ++b) {
+      const loop::Buffer &buf = p_.buffers[b];
+      if (buf.kind != loop::BufferKind::Constant)
+        continue;
+      os_ << "static const " << storage_type(buf.dtype) << " kiln_const" << b
+          << "[" << std::max<int64_t>(buf.numel, 1) << "] = {";
+      for (int64_t i = 0; i < buf.numel; ++i) {
+        os_ << (i ? ", " : "");
+        if (buf.dtype == DType::F16 || buf.dtype == DType::BF16)
+          os_ << buf.data.data<uint16_t>()[i];
+        else if (is_float(buf.dtype))
+          os_ << float_literal(buf.data.get(i), buf.dtype);
+        else
+          os_ << int_literal(buf.data.get_int(i), buf.dtype);
+      }
+      os_ << (buf.numel ? "" : "0") << "};\n";
+    }
+  }
+
+  void entry(const std::string &name) {
+    os_ << "const long long " << name << "_arena_bytes = " << p_.arena_bytes
+        << "ll;\n\n";
+    os_ << "int " << name
+        << "_run(const void *const *inputs, void *const *outputs, void "
+           "*arena, void *const *state) {\n";
+    os_ << "  void *B[" << std::max<size_t>(p_.buffers.size(), 1) << "];\n";
+    os_ << "  (void)inputs; (void)outputs; (void)arena; (void)state;\n";
+    for (size_t b = 0; b < p_.buffers.size(); ++b) {
+      const loop::Buffer &buf = p_.buffers[b];
+      os_ << "  B[" << b << "] = ";
+      switch (buf.kind) {
+      case loop::BufferKind::Input:
+        os_ << "(void *)inputs[" << buf.arg_index << "]";
+        break;
+      case loop::BufferKind::State:
+        os_ << "state[" << buf.arg_index << "]";
+        break;
+      case loop::BufferKind::Output:
+        os_ << "outputs[" << buf.arg_index << "]";
+        break;
+      case loop::BufferKind::Temp:
+        os_ << "(char *)arena + " << buf.arena_offset;
+        break;
+      case loop::BufferKind::Constant:
+        os_ << "(void *)kiln_const" << b;
+        break;
+      }
+      os_ << "; /* " << buf.name << " */\n";
+    }
+    for (const loop::Kernel &k : p_.kernels)
+      os_ << "  " << k.name << "(B);\n";
+    for (const loop::UpdateCopy &u : p_.updates)
+      os_ << "  __builtin_memcpy(B[" << u.to << "], B[" << u.from << "], "
+          << p_.buffers[size_t(u.to)].bytes() << ");\n";
+    os_ << "  return 0;\n}\n";
+  }
+
+private:
+  const loop::Program &p_;
+  std::ostringstream &os_;
+  ExprPrinter expr_;
+};
+
+} // namespace
+
+std::string emit_c(const loop::Program &p, const std::string &entry) {
+  std::ostringstream os;
+  os << "/* generated by kiln from @" << p.name << " */\n" << kCPrelude << "\n";
+  CWriter w(p, os);
+  w.constants();
+  os << "\n";
+  for (const loop::Kernel &k : p.kernels)
+    w.kernel(k);
+  w.entry(c_identifier(entry));
+  return os.str();
+}
+
+} // namespace kiln::codegen

@@ -1,0 +1,34 @@
+/// \file
+/// kiln::compile: the pipeline from a Graph IR function to an Executable —
+/// canonicalize, lower (fusion), and a device's compiler (DESIGN.md).
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/Graph.h"
+#include "passes/Lower.h"
+#include "runtime/Executable.h"
+
+#include <memory>
+
+namespace kiln {
+
+struct CompileOptions {
+  enum class Target { Cpu };
+  Target target = Target::Cpu;
+  /// OpenMP threads (0: all cores).
+  int threads = 0;
+  /// Run canonicalize before lowering.
+  bool canonicalize = true;
+  /// Fusion and contraction choices (LowerOptions::fuse = false compiles
+  /// every node as its own kernel).
+  LowerOptions lower;
+  /// Use the on-disk compile cache.
+  bool use_cache = true;
+};
+
+/// Compiles \p f. The Executable's params and state start as zeros; set
+/// them with set_state (or run_all). Throws kiln::Error on failure.
+std::unique_ptr<Executable> compile(const Function &f,
+                                    const CompileOptions &options = {});
+
+} // namespace kiln

@@ -1,0 +1,202 @@
+/// \file
+/// The Loop IR: what a fused kernel computes, as loop nests over flat
+/// buffers with scalar expressions. `lower` (passes/Lower.h) builds it from
+/// the Graph IR; one C-family printer (codegen/) turns it into C/OpenMP or
+/// CUDA. It is small on purpose: buffers, loops, stores, scalar variables,
+/// expressions with the same meaning as the Graph IR's elementwise ops, and
+/// one micro-kernel node (Gemm) that the printer expands into a specialized
+/// contraction with an ordinary-expression epilogue.
+///
+///   kernel k0 "matmul+add+relu" (writes %h)
+///     parallel for i0 in [0, 256)
+///       for i1 in [0, 1024)
+///         decl f32 acc2 = 0.0
+///         for i3 in [0, 784)
+///           acc2 = add(acc2, mul(x[i0*784+i3], w1[i3*1024+i1]))
+///         store h[i0*1024+i1] = relu(add(acc2, b1[i1]))
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/DType.h"
+#include "ir/HostTensor.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln {
+class Value;
+}
+
+namespace kiln::loop {
+
+// ---- Expressions -----------------------------------------------------------
+
+/// Scalar operations. Unary and binary ops mean exactly what the Graph IR op
+/// of the same name means (NaN rules, integer division by zero = 0, round
+/// half to even, saturating casts): the reference interpreter is the oracle.
+enum class Op {
+  IntImm,
+  FloatImm,
+  Var,
+  Load, ///< args[0] = flat element index into `buffer`
+  // Unary.
+  Neg, Abs, Sign, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Sin, Cos, Erf,
+  Floor, Ceil, Round, Not, IsFinite,
+  // Binary.
+  Add, Sub, Mul, Div, Pow, Max, Min, And, Or, Eq, Ne, Lt, Le, Gt, Ge,
+  /// Index arithmetic on non-negative i64: floor division and remainder.
+  IDiv, IMod,
+  Select, ///< args: condition (bool), then, else
+  Cast,   ///< args[0] converted to `dtype`
+  /// Philox bits of (seed, offset, element): args = seed, offset, element
+  /// (i64); the same numbers as the random_uniform / random_normal ops.
+  RandomUniform, RandomNormal,
+};
+
+/// The spelling of \p op in the Loop IR text ("add", "idiv", ...).
+const char *op_name(Op op);
+
+struct Expr;
+using ExprPtr = std::shared_ptr<const Expr>;
+
+/// An immutable scalar expression node; share freely.
+struct Expr {
+  Op op;
+  DType dtype;
+  int64_t ival = 0;   ///< IntImm
+  double fval = 0;    ///< FloatImm
+  int var = -1;       ///< Var
+  int buffer = -1;    ///< Load
+  std::vector<ExprPtr> args;
+};
+
+ExprPtr int_imm(int64_t v, DType t = DType::I64);
+ExprPtr float_imm(double v, DType t);
+/// A literal of dtype \p t: integer for integer and bool types.
+ExprPtr imm(double v, DType t);
+ExprPtr var(int id, DType t = DType::I64);
+ExprPtr load(int buffer, DType t, ExprPtr index);
+/// An op on \p args; the result dtype is \p t. Index arithmetic (Add, Mul,
+/// IDiv, IMod on i64 immediates) is simplified as it is built: x*1, x+0,
+/// constant folding, so index expressions stay readable and cheap.
+ExprPtr make(Op op, DType t, std::vector<ExprPtr> args);
+ExprPtr add(ExprPtr a, ExprPtr b);
+ExprPtr mul(ExprPtr a, ExprPtr b);
+ExprPtr idiv(ExprPtr a, int64_t b);
+ExprPtr imod(ExprPtr a, int64_t b);
+bool is_int_imm(const ExprPtr &e, int64_t v);
+
+// ---- Statements ------------------------------------------------------------
+
+enum class LoopKind { Serial, Parallel, Vectorized, Unrolled };
+
+enum class StmtOp {
+  Block,  ///< body in order
+  For,    ///< for var in [0, extent): body
+  Store,  ///< buffer[index] = value
+  Decl,   ///< declares scalar `var` of `dtype` = value
+  Assign, ///< var = value
+  Gemm,   ///< a contraction micro-kernel (see GemmDesc)
+};
+
+struct Stmt;
+using StmtPtr = std::shared_ptr<Stmt>;
+
+/// C[b][i][j] = epilogue(sum_k A[b][i][k] * B[b][k][j]) for every b, i, j:
+/// the printer expands it into a packed, register-tiled kernel specialized
+/// to these static sizes. Operands are read in place through their strides
+/// (a transposed or batch-broadcast operand is never copied).
+struct GemmDesc {
+  int a = -1, b = -1, c = -1; ///< buffers
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  int64_t a_offset = 0, a_batch_stride = 0, a_row_stride = 0, a_col_stride = 1;
+  int64_t b_offset = 0, b_batch_stride = 0, b_row_stride = 0, b_col_stride = 1;
+  /// C is row-major [batch, m, n].
+  /// The stored value: an expression of the accumulator var `acc_var` (of
+  /// C's dtype) and the index vars `batch_var`, `i_var`, `j_var`.
+  ExprPtr epilogue;
+  int acc_var = -1, batch_var = -1, i_var = -1, j_var = -1;
+};
+
+struct Stmt {
+  StmtOp op;
+  // For:
+  int var = -1;
+  int64_t extent = 0;
+  LoopKind loop = LoopKind::Serial;
+  std::vector<StmtPtr> body; ///< Block and For
+  // Store:
+  int buffer = -1;
+  ExprPtr index;
+  // Store, Decl, Assign:
+  ExprPtr value;
+  DType dtype = DType::F32; ///< Decl
+  std::shared_ptr<GemmDesc> gemm;
+};
+
+StmtPtr block(std::vector<StmtPtr> body);
+StmtPtr for_loop(int var, int64_t extent, LoopKind kind, std::vector<StmtPtr> body);
+StmtPtr store(int buffer, ExprPtr index, ExprPtr value);
+StmtPtr decl(int var, DType t, ExprPtr init);
+StmtPtr assign(int var, ExprPtr value);
+StmtPtr gemm(GemmDesc d);
+
+// ---- Programs ---------------------------------------------------------------
+
+enum class BufferKind {
+  Input,    ///< a plain input of the function (read only)
+  State,    ///< a param or state buffer, persistent across runs
+  Output,   ///< a result of the function
+  Temp,     ///< an intermediate, placed in the arena
+  Constant, ///< constant data embedded in the program
+};
+
+struct Buffer {
+  std::string name;
+  DType dtype = DType::F32;
+  int64_t numel = 0;
+  BufferKind kind = BufferKind::Temp;
+  /// Position in the entry's inputs / state / outputs arrays.
+  int arg_index = -1;
+  /// Temp: byte offset in the arena (64-byte aligned).
+  int64_t arena_offset = 0;
+  /// Constant: the data.
+  HostTensor data;
+  int64_t bytes() const { return numel * int64_t(dtype_size(dtype)); }
+};
+
+/// One kernel: a statement over buffers, and what it came from.
+struct Kernel {
+  std::string name;
+  /// The Graph IR ops fused into it, in order ("matmul+add+relu").
+  std::string ops;
+  StmtPtr body;
+  int num_vars = 0;
+};
+
+/// Copies a temp result into a state buffer after all kernels ran: the
+/// in-place `{updates = %p}` contract.
+struct UpdateCopy {
+  int from = -1, to = -1;
+};
+
+struct Program {
+  std::string name;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  std::vector<UpdateCopy> updates;
+  int num_inputs = 0, num_state = 0, num_outputs = 0;
+  int64_t arena_bytes = 0;
+  /// Variable names for printing (index = var id); "" = default name.
+  std::vector<std::string> var_names;
+  std::vector<DType> var_types;
+  /// A new variable id.
+  int new_var(DType t, const std::string &hint = "");
+};
+
+/// The Loop IR as text (for kiln-opt --emit=loop and lit tests).
+std::string to_string(const Program &p);
+
+} // namespace kiln::loop

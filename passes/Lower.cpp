@@ -1,0 +1,354 @@
+/// \file
+/// lower: fusion decisions, buffers, and one kernel per materialized value
+/// (see Lower.h for the algorithm).
+// SPDX-License-Identifier: Apache-2.0
+#include "passes/LowerImpl.h"
+
+#include "ir/Error.h"
+#include "ir/Interpreter.h"
+#include "ir/OpRegistry.h"
+
+#include <algorithm>
+
+namespace kiln::lowering {
+
+Kind kind_of(OpKind op) {
+  switch (op) {
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+  case OpKind::ReduceMean:
+  case OpKind::Argmax:
+  case OpKind::Argmin:
+    return Kind::Reduction;
+  case OpKind::Matmul:
+  case OpKind::Conv2d:
+    return Kind::Contraction;
+  case OpKind::Conv2dTranspose:
+  case OpKind::Conv2dWeightGrad:
+  case OpKind::MaxPool2d:
+  case OpKind::AvgPool2d:
+  case OpKind::MaxPool2dGrad:
+  case OpKind::ScatterAdd:
+    return Kind::Opaque;
+  default:
+    return Kind::Injective;
+  }
+}
+
+bool is_cheap(OpKind op) {
+  switch (op) {
+  case OpKind::Reshape:
+  case OpKind::Transpose:
+  case OpKind::BroadcastTo:
+  case OpKind::Slice:
+  case OpKind::Constant:
+  case OpKind::Iota:
+  case OpKind::Cast:
+    return true;
+  default:
+    return false;
+  }
+}
+
+namespace {
+bool is_view(OpKind op) {
+  return op == OpKind::Reshape || op == OpKind::Transpose ||
+         op == OpKind::BroadcastTo || op == OpKind::Slice;
+}
+
+/// Elementwise ops that can extend a contraction's epilogue.
+bool is_elementwise(OpKind op) {
+  if (kind_of(op) != Kind::Injective || is_view(op))
+    return false;
+  switch (op) {
+  case OpKind::Pad:
+  case OpKind::Concat:
+  case OpKind::Gather:
+  case OpKind::OneHot:
+  case OpKind::Constant:
+  case OpKind::Iota:
+  case OpKind::RandomUniform:
+  case OpKind::RandomNormal:
+    return false;
+  default:
+    return true;
+  }
+}
+
+bool is_list_constant(const Node &n) {
+  return n.op() == OpKind::Constant && n.attr("value")->is_list();
+}
+
+std::string sanitize(const std::string &s) {
+  std::string r;
+  for (char c : s)
+    r += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  return r;
+}
+} // namespace
+
+int Lowering::buffer_of(const Value *v) const {
+  auto it = buffers_.find(v);
+  KILN_CHECK(it != buffers_.end()) << "value has no buffer";
+  return it->second;
+}
+
+void Lowering::find_anchors() {
+  for (const auto &np : f_.body()) {
+    const Node &c = *np;
+    if (kind_of(c.op()) != Kind::Contraction)
+      continue;
+    const Value *cur = c.result();
+    while (cur->uses().size() == 1 && cur->uses()[0].user) {
+      const Node *u = cur->uses()[0].user;
+      if (!is_elementwise(u->op()) || u->type().shape != c.type().shape)
+        break;
+      cur = u->result();
+    }
+    if (cur == c.result())
+      continue;
+    anchor_[cur] = &c;
+    anchored_.insert(&c);
+  }
+}
+
+bool Lowering::must_materialize(const Value *v) const {
+  const Node &n = *v->def();
+  if (!opts_.fuse || anchor_.count(v))
+    return true;
+  if (anchored_.count(&n))
+    return false;
+  if (kind_of(n.op()) != Kind::Injective || is_list_constant(n))
+    return true;
+  size_t uses = 0;
+  for (const Use &u : v->uses()) {
+    if (!u.user)
+      return true; // a result
+    ++uses;
+    Kind k = kind_of(u.user->op());
+    if (k == Kind::Contraction || k == Kind::Opaque) {
+      // Read in place when v is a view chain over a materialized value.
+      const Value *base = v;
+      while (!materialize_.count(base) && base->def() &&
+             is_view(base->def()->op()))
+        base = base->def()->operand(0);
+      if (!materialize_.count(base) && base->def())
+        return true;
+    }
+  }
+  return uses > 1 && !is_cheap(n.op());
+}
+
+void Lowering::plan() {
+  for (const auto &p : f_.params())
+    materialize_.insert(p.get());
+  if (opts_.fuse)
+    find_anchors();
+  for (const auto &np : f_.body())
+    for (size_t i = 0; i < np->num_results(); ++i)
+      if (must_materialize(np->result(i)))
+        materialize_.insert(np->result(i));
+}
+
+int Lowering::add_buffer(const std::string &name, const TensorType &t,
+                         loop::BufferKind kind, int arg_index) {
+  loop::Buffer b;
+  b.name = sanitize(name);
+  b.dtype = t.dtype;
+  b.numel = t.numel();
+  b.kind = kind;
+  b.arg_index = arg_index;
+  prog_.buffers.push_back(std::move(b));
+  return int(prog_.buffers.size()) - 1;
+}
+
+void Lowering::assign_buffers() {
+  for (const auto &p : f_.params()) {
+    bool input = p->arg_kind() == ArgKind::Input;
+    int &count = input ? prog_.num_inputs : prog_.num_state;
+    buffers_[p.get()] = add_buffer(p->name(), p->type(),
+                                   input ? loop::BufferKind::Input
+                                         : loop::BufferKind::State,
+                                   count++);
+  }
+  // Plain results first: their buffers are the caller's output arrays.
+  for (size_t i = 0; i < f_.results().size(); ++i) {
+    if (f_.result_updates()[i])
+      continue;
+    const Value *r = f_.result(i);
+    int out = add_buffer("out" + std::to_string(prog_.num_outputs), r->type(),
+                         loop::BufferKind::Output, prog_.num_outputs);
+    ++prog_.num_outputs;
+    if (!buffers_.count(r) && r->def())
+      buffers_[r] = out;
+    else
+      copies_.push_back({buffer_of(r), out});
+  }
+  int temp = 0;
+  for (const auto &np : f_.body())
+    for (size_t i = 0; i < np->num_results(); ++i) {
+      const Value *v = np->result(i);
+      if (!materialize_.count(v) || buffers_.count(v))
+        continue;
+      if (is_list_constant(*np)) {
+        int b = add_buffer("c" + std::to_string(temp++), v->type(),
+                           loop::BufferKind::Constant, -1);
+        prog_.buffers[size_t(b)].data = evaluate_node(*np, {})[0];
+        buffers_[v] = b;
+        continue;
+      }
+      std::string name = v->name().empty() ? "t" + std::to_string(temp) : v->name();
+      ++temp;
+      buffers_[v] = add_buffer(name, v->type(), loop::BufferKind::Temp, -1);
+    }
+  for (size_t i = 0; i < f_.results().size(); ++i)
+    if (const Value *p = f_.result_updates()[i])
+      if (f_.result(i) != p)
+        prog_.updates.push_back({buffer_of(f_.result(i)), buffer_of(p)});
+}
+
+StmtPtr Lowering::loop_nest(
+    const Shape &shape, int64_t cost_per_element,
+    const std::function<std::vector<StmtPtr>(const Index &)> &inner) {
+  Index idx;
+  std::vector<int> vars;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    vars.push_back(new_var("i"));
+    idx.push_back(loop::var(vars.back()));
+  }
+  std::vector<StmtPtr> body = inner(idx);
+  bool parallel =
+      numel(shape) * std::max<int64_t>(cost_per_element, 1) >=
+      opts_.parallel_threshold;
+  for (size_t d = shape.size(); d-- > 0;) {
+    // The outermost loop with more than one iteration runs in parallel.
+    bool outer = parallel && shape[d] > 1 &&
+                 std::all_of(shape.begin(), shape.begin() + int64_t(d),
+                             [](int64_t e) { return e == 1; });
+    body = {loop::for_loop(vars[d], shape[d],
+                           outer ? loop::LoopKind::Parallel
+                                 : loop::LoopKind::Serial,
+                           std::move(body))};
+  }
+  return loop::block(std::move(body));
+}
+
+std::string Lowering::kernel_ops(const Value *root) const {
+  std::vector<const Node *> nodes;
+  std::vector<const Value *> work = {root};
+  while (!work.empty()) {
+    const Value *v = work.back();
+    work.pop_back();
+    const Node *n = v->def();
+    if (!n || std::count(nodes.begin(), nodes.end(), n))
+      continue;
+    nodes.push_back(n);
+    for (const Value *o : n->operands())
+      if (!materialize_.count(o))
+        work.push_back(o);
+  }
+  std::sort(nodes.begin(), nodes.end(), [&](const Node *a, const Node *b) {
+    for (const auto &np : f_.body()) {
+      if (np.get() == a)
+        return true;
+      if (np.get() == b)
+        return false;
+    }
+    return false;
+  });
+  std::string s;
+  for (const Node *n : nodes)
+    if (n->op() != OpKind::Constant)
+      s += (s.empty() ? "" : "+") + std::string(n->op_name());
+  return s.empty() ? "constant" : s;
+}
+
+void Lowering::emit_kernel(const Value *root) {
+  const Node &n = *root->def();
+  int out = buffer_of(root);
+  computing = root;
+  StmtPtr body;
+  auto a = anchor_.find(root);
+  if (a != anchor_.end()) {
+    body = contraction_kernel(*a->second, root, out);
+  } else {
+    switch (kind_of(n.op())) {
+    case Kind::Injective: {
+      const Shape &s = root->type().shape;
+      body = loop_nest(s, 1, [&](const Index &idx) {
+        return std::vector<StmtPtr>{
+            loop::store(out, flat_index(idx, s), value_at(root, idx))};
+      });
+      break;
+    }
+    case Kind::Reduction:
+      body = reduction_kernel(n, out);
+      break;
+    case Kind::Contraction:
+      body = contraction_kernel(n, root, out);
+      break;
+    case Kind::Opaque:
+      body = opaque_kernel(n, out);
+      break;
+    }
+  }
+  computing = nullptr;
+  loop::Kernel k;
+  k.name = "k" + std::to_string(prog_.kernels.size());
+  k.ops = kernel_ops(root);
+  k.body = std::move(body);
+  prog_.kernels.push_back(std::move(k));
+}
+
+void Lowering::emit_result_copies() {
+  for (const auto &[from, to] : copies_) {
+    const loop::Buffer &b = prog_.buffers[size_t(to)];
+    int i = new_var("i");
+    ExprPtr iv = loop::var(i);
+    loop::Kernel k;
+    k.name = "k" + std::to_string(prog_.kernels.size());
+    k.ops = "copy";
+    k.body = loop::block({loop::for_loop(
+        i, b.numel, loop::LoopKind::Serial,
+        {loop::store(to, iv, loop::load(from, b.dtype, iv))})});
+    prog_.kernels.push_back(std::move(k));
+  }
+}
+
+void Lowering::layout_arena() {
+  int64_t off = 0;
+  for (loop::Buffer &b : prog_.buffers) {
+    if (b.kind != loop::BufferKind::Temp)
+      continue;
+    b.arena_offset = off;
+    off += (b.bytes() + 63) / 64 * 64;
+  }
+  prog_.arena_bytes = off;
+}
+
+loop::Program Lowering::run() {
+  prog_.name = f_.name();
+  plan();
+  assign_buffers();
+  for (const auto &np : f_.body())
+    for (size_t i = 0; i < np->num_results(); ++i) {
+      const Value *v = np->result(i);
+      if (materialize_.count(v) && !is_list_constant(*np))
+        emit_kernel(v);
+    }
+  emit_result_copies();
+  layout_arena();
+  return std::move(prog_);
+}
+
+} // namespace kiln::lowering
+
+namespace kiln {
+
+loop::Program lower(const Function &f, const LowerOptions &options) {
+  lowering::Lowering l(f, options);
+  return l.run();
+}
+
+} // namespace kiln

@@ -1,0 +1,43 @@
+/// \file
+/// lower: Graph IR function -> Loop IR program, deciding fusion on the way.
+///
+/// Fusion is inlining (DESIGN.md "Views, fusion and kernels"):
+///  1. Every value is either materialized (it gets a buffer and a kernel
+///     computes it) or inlined into the expressions of its consumers.
+///     Materialized: parameters, results, constants with element lists,
+///     reductions, contractions and opaque ops (pooling, scatter,
+///     transposed convolution), operands of contractions and opaque ops that
+///     are not views of a materialized value, and values with several uses
+///     that are not cheap to recompute (views, constants and iota are).
+///  2. Elementwise and injective ops (unary, binary, select, cast, reshape,
+///     transpose, broadcast_to, slice, pad, concat, gather, one_hot, iota,
+///     random) are index maps and scalar expressions: inlined, never copied.
+///  3. A contraction (matmul, conv2d) whose only use starts a chain of
+///     single-use same-shape elementwise ops takes the chain as its
+///     epilogue: one kernel stores epilogue(acc) per output element.
+///  4. A reduction takes its inlined producers as its prologue.
+/// Each materialized value becomes one kernel, in the function's order.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/Graph.h"
+#include "ir/LoopIR.h"
+
+namespace kiln {
+
+struct LowerOptions {
+  /// false: every node gets its own buffer and kernel (the unfused program,
+  /// to check that fusion changes no value).
+  bool fuse = true;
+  /// Contractions (matmul) as Gemm micro-kernel nodes when their operands
+  /// are strided views of buffers; false: plain loop nests.
+  bool use_gemm = true;
+  /// Loops with fewer iterations (times the work inside) than this run on
+  /// one thread.
+  int64_t parallel_threshold = 32768;
+};
+
+/// Lowers \p f. Throws kiln::Error when an op cannot be lowered.
+loop::Program lower(const Function &f, const LowerOptions &options = {});
+
+} // namespace kiln

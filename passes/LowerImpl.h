@@ -1,0 +1,95 @@
+/// \file
+/// Private to passes/Lower*.cpp: the state of one lowering.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/LoopIR.h"
+#include "passes/Lower.h"
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace kiln::lowering {
+
+using loop::ExprPtr;
+using loop::StmtPtr;
+using Index = std::vector<ExprPtr>;
+
+enum class Kind { Injective, Reduction, Contraction, Opaque };
+Kind kind_of(OpKind op);
+/// Views and sources that cost nothing to recompute in every consumer.
+bool is_cheap(OpKind op);
+
+/// The loop-IR op with the same meaning as an elementwise Graph op.
+loop::Op scalar_op(OpKind op);
+
+class Lowering {
+public:
+  Lowering(const Function &f, const LowerOptions &o) : f_(f), opts_(o) {}
+  loop::Program run();
+
+  // ---- used by the per-op files ----
+  /// The expression of \p v at multi-index \p idx (one i64 expr per dim).
+  ExprPtr value_at(const Value *v, const Index &idx);
+  /// A new loop variable (i64) or scalar (of \p t).
+  int new_var(const std::string &hint, DType t = DType::I64) {
+    return prog_.new_var(t, hint);
+  }
+  /// Loops over \p shape around \p inner(idx): the outermost loop is
+  /// parallel when the work (elements times \p cost_per_element) is large.
+  StmtPtr loop_nest(const Shape &shape, int64_t cost_per_element,
+                    const std::function<std::vector<StmtPtr>(const Index &)> &inner);
+  int buffer_of(const Value *v) const;
+  bool is_materialized(const Value *v) const { return buffers_.count(v) > 0; }
+  const LowerOptions &options() const { return opts_; }
+  loop::Program &program() { return prog_; }
+  /// While set, value_at(v, ...) returns \p e (a contraction's accumulator
+  /// inside its epilogue).
+  std::unordered_map<const Value *, ExprPtr> overrides;
+  /// The materialized value whose kernel is being built: value_at computes
+  /// it instead of loading it.
+  const Value *computing = nullptr;
+
+  // Kernels for materialized values (LowerKernels.cpp, LowerOpaque.cpp).
+  StmtPtr reduction_kernel(const Node &n, int out);
+  StmtPtr contraction_kernel(const Node &c, const Value *root, int out);
+  StmtPtr opaque_kernel(const Node &n, int out);
+
+private:
+  void plan();
+  void find_anchors();
+  bool must_materialize(const Value *v) const;
+  void assign_buffers();
+  int add_buffer(const std::string &name, const TensorType &t,
+                 loop::BufferKind kind, int arg_index);
+  void emit_kernel(const Value *root);
+  void emit_result_copies();
+  std::string kernel_ops(const Value *root) const;
+  void layout_arena();
+
+  const Function &f_;
+  LowerOptions opts_;
+  loop::Program prog_;
+  std::unordered_map<const Value *, int> buffers_;
+  std::unordered_set<const Value *> materialize_;
+  /// Epilogue roots -> the contraction they absorb.
+  std::unordered_map<const Value *, const Node *> anchor_;
+  std::unordered_set<const Node *> anchored_;
+  /// Results that are parameters or returned twice: copied at the end.
+  std::vector<std::pair<int, int>> copies_;
+};
+
+/// Flat row-major index of \p idx in \p shape.
+ExprPtr flat_index(const Index &idx, const Shape &shape);
+/// Multi-index of \p flat in \p shape.
+Index unflatten(const ExprPtr &flat, const Shape &shape);
+/// The operand index NumPy broadcasting reads for output index \p idx.
+Index broadcast_index(const Index &idx, const Shape &operand);
+ExprPtr clamp_index(const ExprPtr &i, int64_t lo, int64_t hi);
+ExprPtr bool_and(ExprPtr a, ExprPtr b);
+ExprPtr cmp(loop::Op op, ExprPtr a, ExprPtr b);
+
+} // namespace kiln::lowering

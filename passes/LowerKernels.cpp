@@ -1,0 +1,227 @@
+/// \file
+/// Kernels of reductions and contractions, with inlined prologues and
+/// contraction epilogues.
+// SPDX-License-Identifier: Apache-2.0
+#include "passes/LowerImpl.h"
+
+#include "ir/Error.h"
+#include "ir/OpRegistry.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace kiln::lowering {
+
+using loop::Op;
+
+loop::Op scalar_op(OpKind op) {
+  switch (op) {
+#define KILN_MAP(K) \
+  case OpKind::K:   \
+    return Op::K;
+    KILN_MAP(Neg) KILN_MAP(Abs) KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log)
+    KILN_MAP(Sqrt) KILN_MAP(Rsqrt) KILN_MAP(Tanh) KILN_MAP(Sigmoid)
+    KILN_MAP(Relu) KILN_MAP(Sin) KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor)
+    KILN_MAP(Ceil) KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite)
+    KILN_MAP(Add) KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div) KILN_MAP(Pow)
+    KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And) KILN_MAP(Or) KILN_MAP(Eq)
+    KILN_MAP(Ne) KILN_MAP(Lt) KILN_MAP(Le) KILN_MAP(Gt) KILN_MAP(Ge)
+    KILN_MAP(Select) KILN_MAP(Cast)
+#undef KILN_MAP
+  default:
+    KILN_UNREACHABLE(std::string("no scalar op for ") + kiln::op_name(op));
+  }
+}
+
+namespace {
+
+/// The dtype kernels accumulate in: 16-bit floats in f32, integers in i64.
+DType acc_type(DType t) {
+  if (t == DType::F16 || t == DType::BF16)
+    return DType::F32;
+  if (is_integer(t) || is_bool(t))
+    return DType::I64;
+  return t;
+}
+
+ExprPtr lowest(DType t, bool max) {
+  if (is_float(t))
+    return loop::float_imm(max ? -std::numeric_limits<double>::infinity()
+                               : std::numeric_limits<double>::infinity(),
+                           t);
+  return loop::int_imm(max ? std::numeric_limits<int64_t>::min()
+                           : std::numeric_limits<int64_t>::max(),
+                       t);
+}
+
+ExprPtr convert(ExprPtr e, DType t) {
+  return e->dtype == t ? e : loop::make(Op::Cast, t, {std::move(e)});
+}
+
+ExprPtr is_nan(const ExprPtr &v) { return cmp(Op::Ne, v, v); }
+
+} // namespace
+
+StmtPtr Lowering::reduction_kernel(const Node &n, int out) {
+  const Value *x = n.operand(0);
+  const Shape &in = x->type().shape;
+  int64_t rank = int64_t(in.size());
+  std::vector<bool> reduced(in.size(), false);
+  bool arg = n.op() == OpKind::Argmax || n.op() == OpKind::Argmin;
+  if (arg)
+    reduced[size_t(normalize_axis(n.int_attr("axis"), rank))] = true;
+  else
+    for (int64_t a : n.ints_attr("axes"))
+      reduced[size_t(normalize_axis(a, rank))] = true;
+  Shape kept_shape, red_shape;
+  for (size_t d = 0; d < in.size(); ++d)
+    (reduced[d] ? red_shape : kept_shape).push_back(in[d]);
+  bool keepdims = n.bool_attr("keepdims");
+  const Shape &out_shape = n.type().shape;
+  DType t = acc_type(x->type().dtype), out_t = n.type().dtype;
+  int64_t count = numel(red_shape);
+
+  return loop_nest(kept_shape, count, [&](const Index &kept) {
+    std::vector<int> rvars;
+    Index full(in.size()), out_idx;
+    size_t ki = 0;
+    for (size_t d = 0; d < in.size(); ++d) {
+      if (reduced[d]) {
+        rvars.push_back(new_var("r"));
+        full[d] = loop::var(rvars.back());
+        if (keepdims)
+          out_idx.push_back(loop::int_imm(0));
+      } else {
+        full[d] = kept[ki++];
+        out_idx.push_back(full[d]);
+      }
+    }
+    ExprPtr v = convert(value_at(x, full), t);
+    std::vector<StmtPtr> pre, body;
+    ExprPtr result;
+    if (arg) {
+      bool mx = n.op() == OpKind::Argmax;
+      int best = new_var("best", t), bi = new_var("bi"), cur = new_var("v", t);
+      ExprPtr bv = loop::var(best, t), cv = loop::var(cur, t);
+      pre = {loop::decl(best, t, lowest(t, mx)), loop::decl(bi, DType::I64, loop::int_imm(-1))};
+      // Take the element when it is strictly better, or the first NaN, or the
+      // first element at all (bi < 0); a NaN best stays.
+      ExprPtr better = cmp(mx ? Op::Gt : Op::Lt, cv, bv);
+      if (is_float(t))
+        better = bool_and(loop::make(Op::Not, DType::Bool, {is_nan(bv)}),
+                          loop::make(Op::Or, DType::Bool, {is_nan(cv), better}));
+      better = loop::make(Op::Or, DType::Bool,
+                          {cmp(Op::Lt, loop::var(bi), loop::int_imm(0)), better});
+      body = {loop::decl(cur, t, v),
+              loop::assign(best, loop::make(Op::Select, t, {better, cv, bv})),
+              loop::assign(bi, loop::make(Op::Select, DType::I64,
+                                          {better, loop::var(rvars[0]), loop::var(bi)}))};
+      result = loop::var(bi);
+    } else {
+      int acc = new_var("acc", t);
+      ExprPtr av = loop::var(acc, t);
+      bool is_max = n.op() == OpKind::ReduceMax, is_min = n.op() == OpKind::ReduceMin;
+      ExprPtr init = is_max || is_min ? lowest(t, is_max) : loop::imm(0, t);
+      Op combine = is_max ? Op::Max : is_min ? Op::Min : Op::Add;
+      pre = {loop::decl(acc, t, init)};
+      body = {loop::assign(acc, loop::make(combine, t, {av, v}))};
+      result = n.op() == OpKind::ReduceMean
+                   ? loop::make(Op::Div, t, {av, loop::imm(double(count), t)})
+                   : av;
+    }
+    for (size_t r = rvars.size(); r-- > 0;)
+      body = {loop::for_loop(rvars[r], red_shape[r], loop::LoopKind::Serial,
+                             std::move(body))};
+    pre.insert(pre.end(), body.begin(), body.end());
+    pre.push_back(loop::store(out, flat_index(out_idx, out_shape),
+                              convert(result, out_t)));
+    return pre;
+  });
+}
+
+namespace {
+
+/// The body computing one output element of a matmul or conv2d into the
+/// accumulator \p acc (declared by the caller).
+std::vector<StmtPtr> matmul_sum(Lowering &l, const Node &c, const Index &idx,
+                                int acc, DType t) {
+  const Value *a = c.operand(0), *b = c.operand(1);
+  int64_t rank = int64_t(idx.size()), kdim = a->type().shape.back();
+  int k = l.new_var("k");
+  ExprPtr kv = loop::var(k);
+  Index ia(idx.begin(), idx.end() - 1), ib(idx.begin(), idx.end() - 2);
+  ia.back() = idx[size_t(rank - 2)];
+  ia.push_back(kv);
+  ib.push_back(kv);
+  ib.push_back(idx.back());
+  ExprPtr prod = loop::make(
+      Op::Mul, t,
+      {convert(l.value_at(a, broadcast_index(ia, a->type().shape)), t),
+       convert(l.value_at(b, broadcast_index(ib, b->type().shape)), t)});
+  return {loop::for_loop(
+      k, kdim, loop::LoopKind::Serial,
+      {loop::assign(acc, loop::make(Op::Add, t, {loop::var(acc, t), prod}))})};
+}
+
+std::vector<StmtPtr> conv_sum(Lowering &l, const Node &c, const Index &idx,
+                              int acc, DType t) {
+  const Value *x = c.operand(0), *w = c.operand(1);
+  const Shape &xs = x->type().shape, &ws = w->type().shape;
+  std::vector<int64_t> st = c.ints_attr("stride"), pd = c.ints_attr("padding"),
+                       dl = c.ints_attr("dilation");
+  int64_t groups = c.int_attr("groups"), cg = ws[1], og = ws[0] / groups;
+  int ci = l.new_var("c"), kh = l.new_var("kh"), kw = l.new_var("kw");
+  ExprPtr g = loop::idiv(idx[1], og);
+  Index pos(2);
+  ExprPtr valid;
+  for (size_t d = 0; d < 2; ++d) {
+    ExprPtr kv = loop::var(d ? kw : kh);
+    ExprPtr p = loop::add(
+        loop::make(Op::Sub, DType::I64,
+                   {loop::mul(idx[2 + d], loop::int_imm(st[d])), loop::int_imm(pd[d])}),
+        loop::mul(kv, loop::int_imm(dl[d])));
+    ExprPtr ok = bool_and(cmp(Op::Ge, p, loop::int_imm(0)),
+                          cmp(Op::Lt, p, loop::int_imm(xs[2 + d])));
+    valid = valid ? bool_and(valid, ok) : ok;
+    pos[d] = clamp_index(p, 0, xs[2 + d] - 1);
+  }
+  ExprPtr xv = convert(
+      l.value_at(x, {idx[0], loop::add(loop::mul(g, loop::int_imm(cg)), loop::var(ci)),
+                     pos[0], pos[1]}),
+      t);
+  ExprPtr wv = convert(
+      l.value_at(w, {idx[1], loop::var(ci), loop::var(kh), loop::var(kw)}), t);
+  ExprPtr term = loop::make(
+      Op::Select, t,
+      {valid, loop::make(Op::Mul, t, {xv, wv}), loop::imm(0, t)});
+  StmtPtr inner = loop::assign(acc, loop::make(Op::Add, t, {loop::var(acc, t), term}));
+  return {loop::for_loop(
+      ci, cg, loop::LoopKind::Serial,
+      {loop::for_loop(kh, ws[2], loop::LoopKind::Serial,
+                      {loop::for_loop(kw, ws[3], loop::LoopKind::Serial, {inner})})})};
+}
+
+} // namespace
+
+StmtPtr Lowering::contraction_kernel(const Node &c, const Value *root, int out) {
+  const Shape &s = c.type().shape;
+  DType t = acc_type(c.type().dtype);
+  int64_t cost = c.op() == OpKind::Matmul
+                     ? c.operand(0)->type().shape.back()
+                     : numel(Shape(c.operand(1)->type().shape.begin() + 1,
+                                   c.operand(1)->type().shape.end()));
+  return loop_nest(s, cost, [&](const Index &idx) {
+    int acc = new_var("acc", t);
+    std::vector<StmtPtr> body = {loop::decl(acc, t, loop::imm(0, t))};
+    std::vector<StmtPtr> sum = c.op() == OpKind::Matmul
+                                   ? matmul_sum(*this, c, idx, acc, t)
+                                   : conv_sum(*this, c, idx, acc, t);
+    body.insert(body.end(), sum.begin(), sum.end());
+    overrides[c.result()] = convert(loop::var(acc, t), c.type().dtype);
+    body.push_back(loop::store(out, flat_index(idx, s), value_at(root, idx)));
+    overrides.erase(c.result());
+    return body;
+  });
+}
+
+} // namespace kiln::lowering

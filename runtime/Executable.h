@@ -1,0 +1,106 @@
+/// \file
+/// A compiled function ready to run: its machine code, its arena, and the
+/// buffers of its parameters and state, which persist across runs and are
+/// updated in place by `{updates = %p}` results (a training step run N
+/// times trains N steps). Built by a device (runtime/CpuDevice.cpp) from a
+/// Loop IR program; users get one from kiln::compile (frontend/Compile.h).
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/Graph.h"
+#include "ir/HostTensor.h"
+#include "ir/LoopIR.h"
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+namespace codegen {
+class JitModule;
+}
+
+/// A block of bytes aligned to 64 bytes (a cache line, an AVX-512 vector).
+class AlignedBuffer {
+public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes);
+  ~AlignedBuffer();
+  AlignedBuffer(AlignedBuffer &&o) noexcept;
+  AlignedBuffer &operator=(AlignedBuffer &&o) noexcept;
+  AlignedBuffer(const AlignedBuffer &) = delete;
+  AlignedBuffer &operator=(const AlignedBuffer &) = delete;
+  void *data() const { return data_; }
+  size_t size() const { return size_; }
+
+private:
+  void *data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// The signature of every compiled entry point (DESIGN.md "Runtime and ABI").
+using EntryFn = int(const void *const *inputs, void *const *outputs,
+                    void *arena, void *const *state);
+
+class Executable {
+public:
+  /// Takes the compiled code of \p program, whose entry is \p entry. The
+  /// parameters and state start as \p initial (one per {param}/{state}
+  /// parameter of \p f, in order) or zeros when \p initial is empty.
+  Executable(const Function &f, loop::Program program, std::string c_source,
+             std::unique_ptr<codegen::JitModule> jit, EntryFn *entry);
+  ~Executable();
+
+  /// Runs once on the plain inputs (one per input parameter, in order, of
+  /// the right types) and returns the results that do not update state, in
+  /// return order. Throws kiln::Error naming the input on a type mismatch.
+  std::vector<HostTensor> run(const std::vector<HostTensor> &inputs);
+  /// The interpreter's calling convention: \p args holds one tensor per
+  /// parameter (inputs, params and state alike, in order). Sets the
+  /// executable's params and state from \p args, runs, writes updated
+  /// params and state back into \p args, and returns every result in
+  /// return order (an update result as the value it stored).
+  std::vector<HostTensor> run_all(std::vector<HostTensor> &args);
+
+  /// Names of the {param}/{state} parameters, in order.
+  std::vector<std::string> state_names() const;
+  /// The current value of the param or state buffer \p name.
+  HostTensor get_state(const std::string &name) const;
+  /// Overwrites the param or state buffer \p name (same type).
+  void set_state(const std::string &name, const HostTensor &value);
+
+  const Function &function() const { return *function_; }
+  const loop::Program &program() const { return program_; }
+  const std::string &c_source() const { return c_source_; }
+  size_t arena_bytes() const { return arena_.size(); }
+
+private:
+  int state_index(const std::string &name) const;
+
+  std::unique_ptr<Function> function_;
+  loop::Program program_;
+  std::string c_source_;
+  std::unique_ptr<codegen::JitModule> jit_;
+  EntryFn *entry_;
+  AlignedBuffer arena_;
+  std::vector<const Value *> inputs_, state_;
+  std::vector<AlignedBuffer> state_buffers_;
+};
+
+struct CpuCompileOptions {
+  /// OpenMP threads for the kernels (0: all cores).
+  int threads = 0;
+  /// Use the on-disk object cache.
+  bool use_cache = true;
+};
+
+/// Compiles \p program (lowered from \p f) for the host CPU: C, clang/LLVM
+/// in process, ORC JIT. Throws kiln::Error with clang's log if the
+/// generated C does not compile (a kiln bug).
+std::unique_ptr<Executable> compile_cpu(const Function &f,
+                                        loop::Program program,
+                                        const CpuCompileOptions &options = {});
+
+} // namespace kiln
