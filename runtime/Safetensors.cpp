@@ -125,10 +125,15 @@ Status parse_json(const char *text, size_t n, const std::string &source,
   return Status::ok();
 }
 
-/// Reads a JSON non-negative integer into \p v; false otherwise.
+/// Reads a JSON non-negative integer (`-0` included) into \p v; false
+/// otherwise.
 bool get_count(const json &j, uint64_t &v) {
   if (j.is_number_unsigned()) {
     v = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() == 0) {
+    v = 0;
     return true;
   }
   return false;
@@ -140,7 +145,7 @@ Status decode_shape(const json &j, const std::string &source,
     return fail_tensor(source, name, "\"shape\" is not a list of integers");
   for (const json &d : j) {
     uint64_t v = 0;
-    if (d.is_number_integer() && !d.is_number_unsigned())
+    if (d.is_number_integer() && d.get<int64_t>() < 0)
       return fail_tensor(source, name,
                          "shape has a negative dimension " + d.dump());
     if (!get_count(d, v))

@@ -243,6 +243,17 @@ TEST_CASE("safetensors: malformed files give located errors", "[safetensors]") {
              Contains("header nests deeper than"));
 }
 
+TEST_CASE("safetensors: -0 is a valid count, -1 is not", "[safetensors]") {
+  NamedTensors out;
+  REQUIRE(parse(
+      one_tensor(R"({"dtype":"F32","shape":[-0,3],"data_offsets":[0,-0]})", ""),
+      out));
+  CHECK(out[0].second.type() == TensorType{DType::F32, {0, 3}});
+  CHECK_THAT(parse_error(one_tensor(
+                 R"({"dtype":"F32","shape":[],"data_offsets":[-1,3]})", "")),
+             Contains("\"data_offsets\" is [-1,3], not two non-negative"));
+}
+
 TEST_CASE("safetensors: a valid file cut anywhere never loads partly",
           "[safetensors]") {
   std::string bytes;
