@@ -203,6 +203,7 @@ std::string resolved_cache_dir(const CCompileOptions &opts) {
 Status jit_compile_c(const std::string &source, const CCompileOptions &opts,
                      std::unique_ptr<JitModule> &out, CompileStats *stats) {
   auto t0 = Clock::now();
+  detail::init_llvm_once(); // a cache hit needs the target for LLJIT too
   CompileStats local;
   std::string object;
   Status s = compile_object(source, opts, object, local);
@@ -224,6 +225,7 @@ Status compile_c_to_object(const std::string &source,
                            const CCompileOptions &opts,
                            std::string &object_bytes, CompileStats *stats) {
   auto t0 = Clock::now();
+  detail::init_llvm_once(); // a cache hit needs the target for LLJIT too
   CompileStats local;
   std::string object;
   Status s = compile_object(source, opts, object, local);

@@ -228,6 +228,34 @@ TEST_CASE("clang-jit: cache miss then a much faster hit", "[jit][cache]") {
                       fs::directory_iterator()) == 2); // no temporaries left
 }
 
+// Run by the next test in a fresh process: its first compile is a cache hit.
+TEST_CASE("clang-jit: (child) first compile of the process hits the cache",
+          "[.jit-child]") {
+  std::unique_ptr<JitModule> m;
+  CompileStats stats;
+  CCompileOptions opts; // cache_dir from $KILN_CACHE_DIR
+  opts.name = "saxpy";
+  Status s = jit_compile_c(kSaxpy, opts, m, &stats);
+  INFO(s.message());
+  REQUIRE(s.is_ok());
+  CHECK(stats.cache_hit);
+  check_saxpy(*m);
+}
+
+TEST_CASE("clang-jit: a cache hit works as a process's first compile",
+          "[jit][cache]") {
+  TempDir cache;
+  std::unique_ptr<JitModule> m;
+  REQUIRE(jit_compile_c(kSaxpy, test_options(cache, "saxpy"), m).is_ok());
+  std::string cmd = "KILN_CACHE_DIR=" + cache.path.string() + " " +
+                    fs::read_symlink("/proc/self/exe").string() +
+                    " '[.jit-child]' >" + (cache.path / "child.txt").string() +
+                    " 2>&1";
+  int rc = std::system(cmd.c_str());
+  INFO(read_file(cache.path / "child.txt"));
+  CHECK(rc == 0);
+}
+
 TEST_CASE("clang-jit: a corrupted cache entry is recompiled", "[jit][cache]") {
   TempDir cache;
   CCompileOptions opts = test_options(cache, "saxpy");
