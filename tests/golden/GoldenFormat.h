@@ -85,8 +85,8 @@ inline void write_tensor(std::ostream &os, const std::string &name,
     if (t.dtype() == DType::I64)
       std::snprintf(buf, sizeof buf, " %lld", (long long)t.get_int(i));
     else
-      std::snprintf(buf, sizeof buf, t.dtype() == DType::F32 ? " %.9g" : " %.17g",
-                    t.get(i));
+      std::snprintf(buf, sizeof buf,
+                    t.dtype() == DType::F32 ? " %.9g" : " %.17g", t.get(i));
     os << buf;
   }
   os << '\n';

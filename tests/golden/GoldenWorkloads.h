@@ -13,8 +13,8 @@
 #include "ir/HostTensor.h"
 
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 

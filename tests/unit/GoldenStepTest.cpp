@@ -272,8 +272,8 @@ TEST_CASE("golden: one gpt_train step (attention, LayerNorm, GELU, AdamW) "
 
 TEST_CASE("golden: the file format round-trips f32 values exactly",
           "[golden]") {
-  HostTensor t = HostTensor::from(test::f32({2, 2}),
-                                  {0.1, -1.0 / 3, 3.4028234663852886e38, 1e-40});
+  HostTensor t = HostTensor::from(
+      test::f32({2, 2}), {0.1, -1.0 / 3, 3.4028234663852886e38, 1e-40});
   std::string path = "golden_format_test.init";
   {
     std::ofstream os(path);
