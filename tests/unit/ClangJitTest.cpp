@@ -223,6 +223,12 @@ TEST_CASE("clang-jit: cache miss then a much faster hit", "[jit][cache]") {
   opts.use_cache = false;
   REQUIRE(jit_compile_c(src, opts, cold, &other).is_ok());
   CHECK_FALSE(other.cache_hit);
+  opts.use_cache = true;
+  ::setenv("KILN_CACHE", "0", 1);
+  Status off = jit_compile_c(many_kernels(12, 3), opts, cold, &other);
+  ::unsetenv("KILN_CACHE");
+  REQUIRE(off.is_ok());
+  CHECK_FALSE(other.cache_hit);
   CHECK(cache.files(".kobj").size() == 2);
   CHECK(std::distance(fs::directory_iterator(cache.path),
                       fs::directory_iterator()) == 2); // no temporaries left
