@@ -98,12 +98,22 @@ static void @N@_ukernel(long kc, const float *restrict a_,
 /// Packs rows [ic, ic+mc) x depth [pc, pc+kc) of A into MR-row micro-panels
 /// (k-major inside a panel), zero-padding the last panel's missing rows.
 std::string pack_a(const Contraction &c) {
-  std::string copy = c.a_k_unit ? "    for (long r = 0; r < mr; ++r)\n"
-                                  "      for (long k = 0; k < kc; ++k)\n"
-                                  "        p[k * @MR@ + r] = @AT@;\n"
-                                : "    for (long k = 0; k < kc; ++k)\n"
-                                  "      for (long r = 0; r < mr; ++r)\n"
-                                  "        p[k * @MR@ + r] = @AT@;\n";
+  // A full panel unrolls the MR rows so that LLVM vectorizes along k with
+  // an interleaved (factor MR) store group; a partial one is a plain loop.
+  std::string full = "    if (mr == @MR@) {\n"
+                     "      for (long k = 0; k < kc; ++k) {\n";
+  for (int r = 0; r < c.t.mr; ++r)
+    full += "        p[k * @MR@ + " + std::to_string(r) +
+            "] = " + c.a_at("b_", "ic + ir + " + std::to_string(r), "pc + k") +
+            ";\n";
+  full += "      }\n      continue;\n    }\n";
+  std::string copy =
+      full + (c.a_k_unit ? "    for (long r = 0; r < mr; ++r)\n"
+                           "      for (long k = 0; k < kc; ++k)\n"
+                           "        p[k * @MR@ + r] = @AT@;\n"
+                         : "    for (long k = 0; k < kc; ++k)\n"
+                           "      for (long r = 0; r < mr; ++r)\n"
+                           "        p[k * @MR@ + r] = @AT@;\n");
   return fill(
       R"(__attribute__((noinline)) static void @N@_pack_a(long b_, long ic, long mc, long pc,
     long kc, @PARAMS@, float *restrict ap) {
