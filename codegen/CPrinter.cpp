@@ -6,11 +6,13 @@
 #include "codegen/CPrinter.h"
 
 #include "codegen/CPrelude.h"
+#include "codegen/Gemm.h"
 #include "ir/Error.h"
 
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -99,7 +101,12 @@ class ExprPrinter {
 public:
   explicit ExprPrinter(const loop::Program &p) : p_(p) {}
 
-  std::string var(int v) const { return "v" + std::to_string(v); }
+  std::string var(int v) const {
+    auto it = subst.find(v);
+    return it != subst.end() ? it->second : "v" + std::to_string(v);
+  }
+  /// Variables printed as given C expressions (a Gemm epilogue's indices).
+  std::map<int, std::string> subst;
   std::string buf(int b) const { return "b" + std::to_string(b); }
 
   std::string operator()(const ExprPtr &e) const {
@@ -288,28 +295,100 @@ public:
   CWriter(const loop::Program &p, std::ostringstream &os)
       : p_(p), os_(os), expr_(p) {}
 
+  static void collect_expr(const ExprPtr &e, std::set<int> &bufs) {
+    if (!e)
+      return;
+    if (e->op == Op::Load)
+      bufs.insert(e->buffer);
+    for (const ExprPtr &a : e->args)
+      collect_expr(a, bufs);
+  }
+
   void collect(const StmtPtr &s, std::set<int> &bufs) const {
-    std::function<void(const ExprPtr &)> walk = [&](const ExprPtr &e) {
-      if (!e)
-        return;
-      if (e->op == Op::Load)
-        bufs.insert(e->buffer);
-      for (const ExprPtr &a : e->args)
-        walk(a);
-    };
     if (s->op == StmtOp::Store)
       bufs.insert(s->buffer);
-    walk(s->index);
-    walk(s->value);
+    collect_expr(s->index, bufs);
+    collect_expr(s->value, bufs);
     for (const StmtPtr &c : s->body)
       collect(c, bufs);
   }
 
+  /// The buffers a Gemm epilogue reads, in order.
+  static std::vector<int> epilogue_buffers(const loop::GemmDesc &g) {
+    std::set<int> bufs;
+    collect_expr(g.epilogue, bufs);
+    bufs.erase(g.c);
+    return std::vector<int>(bufs.begin(), bufs.end());
+  }
+
+  /// Emits `static void NAME(A, B, C, epilogue buffers...)` for \p g.
+  void gemm_function(const loop::GemmDesc &g, const std::string &name) {
+    DType t = p_.buffers[size_t(g.c)].dtype;
+    GemmSpec s;
+    s.name = name;
+    s.dtype = t == DType::F64 ? GemmDType::F64 : GemmDType::F32;
+    s.batch = g.batch;
+    s.M = g.m;
+    s.N = g.n;
+    s.K = g.k;
+    s.a_batch_stride = g.a_batch_stride;
+    s.a_row_stride = g.a_row_stride;
+    s.a_col_stride = g.a_col_stride;
+    s.b_batch_stride = g.b_batch_stride;
+    s.b_row_stride = g.b_row_stride;
+    s.b_col_stride = g.b_col_stride;
+    for (int b : epilogue_buffers(g)) {
+      const loop::Buffer &buf = p_.buffers[size_t(b)];
+      s.extra_params += std::string(s.extra_params.empty() ? "" : ", ") +
+                        "const " + storage_type(buf.dtype) + " *restrict " +
+                        expr_.buf(b);
+    }
+    bool identity = g.epilogue->op == Op::Var && g.epilogue->var == g.acc_var;
+    if (!identity)
+      s.epilogue = [&, g](const std::string &b, const std::string &i,
+                          const std::string &j, const std::string &acc) {
+        ExprPrinter ep(p_);
+        if (g.batch_var >= 0)
+          ep.subst[g.batch_var] = "(" + b + ")";
+        ep.subst[g.i_var] = "(" + i + ")";
+        ep.subst[g.j_var] = "(" + j + ")";
+        ep.subst[g.acc_var] = "(" + acc + ")";
+        return ep(g.epilogue);
+      };
+    // File-local, so modules linked into one process never collide.
+    std::string src = emit_gemm(s), sig = "\nvoid " + name + "(";
+    size_t at = src.find(sig);
+    if (at != std::string::npos)
+      src.insert(at + 1, "static ");
+    os_ << src << "\n";
+  }
+
+  void gemm_call(const loop::GemmDesc &g, const std::string &pad) {
+    os_ << pad << kernel_name_ << "_gemm" << gemm_index_++ << "("
+        << expr_.buf(g.a) << " + " << g.a_offset << ", " << expr_.buf(g.b)
+        << " + " << g.b_offset << ", " << expr_.buf(g.c);
+    for (int b : epilogue_buffers(g))
+      os_ << ", " << expr_.buf(b);
+    os_ << ");\n";
+  }
+
   void kernel(const loop::Kernel &k) {
+    std::vector<StmtPtr> gemms;
+    for (const StmtPtr &s : k.body->body)
+      if (s->op == StmtOp::Gemm)
+        gemms.push_back(s);
+    for (size_t i = 0; i < gemms.size(); ++i)
+      gemm_function(*gemms[i]->gemm, k.name + "_gemm" + std::to_string(i));
     os_ << "/* " << k.ops << " */\nstatic void " << k.name
         << "(void *const *B) {\n";
     std::set<int> bufs;
     collect(k.body, bufs);
+    for (const StmtPtr &s : gemms) {
+      bufs.insert({s->gemm->a, s->gemm->b, s->gemm->c});
+      collect_expr(s->gemm->epilogue, bufs);
+    }
+    gemm_index_ = 0;
+    kernel_name_ = k.name;
     for (int b : bufs) {
       const loop::Buffer &buf = p_.buffers[size_t(b)];
       bool ro = buf.kind == loop::BufferKind::Input ||
@@ -361,7 +440,8 @@ public:
       os_ << pad << expr_.var(s->var) << " = " << expr_(s->value) << ";\n";
       return;
     case StmtOp::Gemm:
-      KILN_UNREACHABLE("Gemm statements are expanded before printing");
+      gemm_call(*s->gemm, pad);
+      return;
     }
   }
 
@@ -427,6 +507,8 @@ private:
   const loop::Program &p_;
   std::ostringstream &os_;
   ExprPrinter expr_;
+  std::string kernel_name_;
+  int gemm_index_ = 0;
 };
 
 } // namespace

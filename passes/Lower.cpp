@@ -106,7 +106,9 @@ void Lowering::find_anchors() {
         break;
       cur = u->result();
     }
-    if (cur == c.result())
+    // One contraction per epilogue: a residual add of two convolutions
+    // keeps the second one materialized.
+    if (cur == c.result() || anchor_.count(cur))
       continue;
     anchor_[cur] = &c;
     anchored_.insert(&c);
@@ -172,6 +174,14 @@ void Lowering::assign_buffers() {
                                          : loop::BufferKind::State,
                                    count++);
   }
+  int temp = 0;
+  for (const auto &np : f_.body())
+    if (is_list_constant(*np) && materialize_.count(np->result())) {
+      int b = add_buffer("c" + std::to_string(temp++), np->type(),
+                         loop::BufferKind::Constant, -1);
+      prog_.buffers[size_t(b)].data = evaluate_node(*np, {})[0];
+      buffers_[np->result()] = b;
+    }
   // Plain results first: their buffers are the caller's output arrays.
   for (size_t i = 0; i < f_.results().size(); ++i) {
     if (f_.result_updates()[i])
@@ -185,19 +195,11 @@ void Lowering::assign_buffers() {
     else
       copies_.push_back({buffer_of(r), out});
   }
-  int temp = 0;
   for (const auto &np : f_.body())
     for (size_t i = 0; i < np->num_results(); ++i) {
       const Value *v = np->result(i);
       if (!materialize_.count(v) || buffers_.count(v))
         continue;
-      if (is_list_constant(*np)) {
-        int b = add_buffer("c" + std::to_string(temp++), v->type(),
-                           loop::BufferKind::Constant, -1);
-        prog_.buffers[size_t(b)].data = evaluate_node(*np, {})[0];
-        buffers_[v] = b;
-        continue;
-      }
       std::string name = v->name().empty() ? "t" + std::to_string(temp) : v->name();
       ++temp;
       buffers_[v] = add_buffer(name, v->type(), loop::BufferKind::Temp, -1);

@@ -56,6 +56,9 @@ public:
   // Kernels for materialized values (LowerKernels.cpp, LowerOpaque.cpp).
   StmtPtr reduction_kernel(const Node &n, int out);
   StmtPtr contraction_kernel(const Node &c, const Value *root, int out);
+  /// A matmul as a Gemm micro-kernel node, or nullptr when its operands are
+  /// not strided views of buffers of its dtype (rank <= 3).
+  StmtPtr gemm_kernel(const Node &c, const Value *root, int out);
   StmtPtr opaque_kernel(const Node &n, int out);
 
 private:

@@ -68,7 +68,8 @@ StmtPtr max_pool_grad(Lowering &l, const Node &n, int out) {
     ExprPtr base = loop::mul(loop::add(loop::mul(nc[0], i64(xs[1])), nc[1]), i64(plane));
     int p = l.new_var("p"), oh = l.new_var("oh"), ow = l.new_var("ow"),
         kh = l.new_var("kh"), kw = l.new_var("kw"), best = l.new_var("best", at),
-        bi = l.new_var("bi"), cur = l.new_var("v", at);
+        bi = l.new_var("bi"), cur = l.new_var("v", at),
+        tk = l.new_var("take", DType::Bool);
     StmtPtr zero = loop::for_loop(
         p, plane, loop::LoopKind::Serial,
         {loop::store(out, loop::add(base, loop::var(p)), loop::imm(0, t))});
@@ -96,9 +97,10 @@ StmtPtr max_pool_grad(Lowering &l, const Node &n, int out) {
          loop::for_loop(kh, k[0], loop::LoopKind::Serial,
                         {loop::for_loop(kw, k[1], loop::LoopKind::Serial,
                                         {loop::decl(cur, at, convert(l.value_at(x, xi), at)),
-                                         loop::assign(best, loop::make(Op::Select, at, {take, cv, bv})),
+                                         loop::decl(tk, DType::Bool, take),
+                                         loop::assign(best, loop::make(Op::Select, at, {loop::var(tk, DType::Bool), cv, bv})),
                                          loop::assign(bi, loop::make(Op::Select, DType::I64,
-                                                                     {take, flat, loop::var(bi)}))})}),
+                                                                     {loop::var(tk, DType::Bool), flat, loop::var(bi)}))})}),
          loop::store(out, clamp_index(loop::var(bi), 0, numel(xs) - 1),
                      loop::make(Op::Add, t,
                                 {loop::load(out, t, clamp_index(loop::var(bi), 0, numel(xs) - 1)),
