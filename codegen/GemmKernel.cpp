@@ -179,13 +179,15 @@ std::string epilogue_pass(const Contraction &c) {
 }
 
 /// The micro-tile loops of one (A block, B column range) task.
-std::string tile_loops(const Contraction &c) {
+/// \p bpanel: the C expression of the packed B micro-panel of column
+/// panel jr.
+std::string tile_loops(const Contraction &c, const std::string &bpanel) {
   return fill(R"(        for (long jr = jr0; jr < jr1; ++jr)
           for (long ir = 0; ir < mc; ir += @MR@) {
             long mr = @N@_min(@MR@, mc - ir), j0 = jc + jr * @NR@;
             long nr = @N@_min(@NR@, jc + nc - j0), i0 = ic + ir;
             float *cp = (@CBASE@) + i0 * @LDC@ + j0;
-            const float *a = ap + ir * kc, *bq = bp + jr * @NR@ * kc;
+            const float *a = ap + ir * kc, *bq = @BPANEL@;
             if (mr == @MR@ && nr == @NR@) {
               @N@_ukernel(kc, a, bq, cp, @LDC@, pc > 0);
             } else {
@@ -198,6 +200,7 @@ std::string tile_loops(const Contraction &c) {
 @EPI@          }
 )",
               {{"EPI", epilogue_pass(c)},
+               {"BPANEL", bpanel},
                {"CBASE", c.c_base("b_")},
                {"LDC", str(c.ldc)},
                {"MR", str(c.t.mr)},
@@ -264,7 +267,7 @@ std::string driver(const Contraction &c) {
   free(ap_all);
 }
 )",
-              {{"TILES", tile_loops(c)},
+              {{"TILES", tile_loops(c, "bp + jr * " + str(c.t.nr) + " * kc")},
                {"ARGS", param_names(c.params)},
                {"PARAMS", c.params},
                {"NIC", str(nic)},
@@ -282,10 +285,58 @@ std::string driver(const Contraction &c) {
                {"N", c.name}});
 }
 
+/// The exported function when all of A fits one L2 block and B has many
+/// column panels (e.g. 128 x 4096 x 1024): each thread packs all of A (small)
+/// and, for each of its column panels, one B micro-panel into a buffer that
+/// stays in L2, then sweeps every row. B is read once and never written out
+/// as a whole; a thread owns its columns across the KC blocks, so no barrier.
+std::string driver_small_m(const Contraction &c) {
+  const int64_t mp = (c.M + c.t.mr - 1) / c.t.mr * c.t.mr;
+  return fill(R"(void @N@(@PARAMS@) {
+#pragma omp parallel
+  {
+    float *ap = aligned_alloc(64, @KC@ * @MP@ * 4);
+    float *bq_ = aligned_alloc(64, @KC@ * @NR@ * 4);
+    float tile[@MR@ * @NR@] __attribute__((aligned(64)));
+    const long ic = 0, mc = @M@, jc = 0, nc = @NN@;
+    for (long b_ = 0; b_ < @BATCH@; ++b_)
+      for (long pc = 0; pc < @K@; pc += @KC@) {
+        long kc = @N@_min(@KC@, @K@ - pc);
+        @N@_pack_a(b_, 0, @M@, pc, kc, @ARGS@, ap);
+#pragma omp for schedule(static) nowait
+        for (long jp = 0; jp < @NJR@; ++jp) {
+          long jr0 = jp, jr1 = jp + 1;
+          @N@_pack_b(b_, pc, kc, jp * @NR@, @N@_min(@NR@, @NN@ - jp * @NR@),
+              @ARGS@, bq_);
+@TILES@        }
+      }
+    free(ap);
+    free(bq_);
+  }
+}
+)",
+              {{"TILES", tile_loops(c, "bq_")},
+               {"ARGS", param_names(c.params)},
+               {"PARAMS", c.params},
+               {"MP", str(mp)},
+               {"NJR", str((c.N + c.t.nr - 1) / c.t.nr)},
+               {"BATCH", str(c.batch)},
+               {"M", str(c.M)},
+               {"NN", str(c.N)},
+               {"K", str(c.K)},
+               {"KC", str(c.t.kc)},
+               {"MR", str(c.t.mr)},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
 } // namespace
 
 std::string emit_packed(const Contraction &c) {
-  return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) + driver(c);
+  // Small M: all of A (up to 512 KiB) in L2 and >= 16 column panels to share.
+  const bool small_m = c.M * c.t.kc <= 128 * 1024 && c.N >= 16 * c.t.nr;
+  return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) +
+         (small_m ? driver_small_m(c) : driver(c));
 }
 
 namespace {

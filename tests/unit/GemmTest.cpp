@@ -146,6 +146,9 @@ TEST_CASE("gemm: several KC, MC and NC blocks with partial tiles", "[gemm]") {
   s.tiling.nc = 64;
   check_gemm<float>(s);
   check_gemm<float>(s, /*bias_relu=*/true);
+  s = gemm(33, 1100, 600); // small M: per-thread B micro-panels, 2 KC blocks
+  s.batch = 2;
+  check_gemm<float>(s, /*bias_relu=*/true);
 }
 
 TEST_CASE("gemm: transposed operands are read in place", "[gemm]") {
