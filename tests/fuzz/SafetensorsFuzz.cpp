@@ -29,8 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   TensorMetadata md;
   Status s = parse_safetensors(data, size, source, out, &md);
   if (!s) {
-    if (s.message().rfind(source + ": ", 0) != 0 || !out.empty() ||
-        !md.empty())
+    if (s.message().rfind(source + ": ", 0) != 0 || !out.empty() || !md.empty())
       __builtin_trap();
     return 0;
   }
