@@ -72,6 +72,51 @@ std::string gather_helper(const Conv2dSpec &s, int64_t ow) {
                {"CG", str(s.C / s.groups)}});
 }
 
+/// The packing loop of the im2col panel: per k (channel, kh, kw), the
+/// panel's columns split into runs along one output row, each a zero run
+/// (row in the padding) or a copy with zeroed padding columns.
+std::string gather_pack(const Conv2dSpec &s, int64_t ow) {
+  return fill(R"(  long n_ = b_ / @G@, g_ = b_ % @G@;
+  const float *restrict xg = x + (n_ * @C@ + g_ * @CG@) * @HW@;
+  for (long k = 0; k < kc; ++k) {
+    long kk = pc + k, c = kk / @KHW@, r = kk % @KHW@;
+    long kh = r / @KW@, kw = r % @KW@;
+    const float *restrict xc = xg + c * @HW@;
+    float *restrict q = p + k * @NR@;
+    for (long n = 0, len = 0; n < nr; n += len) {
+      long oh = (j0 + n) / @OW@, ow = (j0 + n) % @OW@;
+      len = @OW@ - ow < nr - n ? @OW@ - ow : nr - n;
+      long ih = oh * @SH@ - @PH@ + kh * @DH@;
+      if ((unsigned long)ih >= (unsigned long)@H@) {
+        for (long t = 0; t < len; ++t)
+          q[n + t] = 0.0f;
+        continue;
+      }
+      const float *restrict xr = xc + ih * @W@;
+      for (long t = 0; t < len; ++t) {
+        long iw = (ow + t) * @SW@ - @PW@ + kw * @DW@;
+        q[n + t] = (unsigned long)iw < (unsigned long)@W@ ? xr[iw] : 0.0f;
+      }
+    }
+  }
+)",
+              {{"G", str(s.groups)},
+               {"C", str(s.C)},
+               {"CG", str(s.C / s.groups)},
+               {"HW", str(s.H * s.W)},
+               {"KHW", str(s.KH * s.KW)},
+               {"KW", str(s.KW)},
+               {"OW", str(ow)},
+               {"SH", str(s.stride_h)},
+               {"SW", str(s.stride_w)},
+               {"PH", str(s.pad_h)},
+               {"PW", str(s.pad_w)},
+               {"DH", str(s.dil_h)},
+               {"DW", str(s.dil_w)},
+               {"H", str(s.H)},
+               {"W", str(s.W)}});
+}
+
 } // namespace
 
 std::string emit_conv2d(const Conv2dSpec &s) {
@@ -104,6 +149,7 @@ std::string emit_conv2d(const Conv2dSpec &s) {
     };
   } else {
     c.helpers = gather_helper(s, ow);
+    c.b_pack_body = gather_pack(s, ow);
     c.b_at = [=](const std::string &b, const std::string &kk,
                  const std::string &n) {
       return s.name + "_x(x, " + b + ", " + kk + ", " + n + ")";

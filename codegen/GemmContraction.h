@@ -29,6 +29,9 @@ struct Contraction {
   bool a_k_unit = true; ///< A is contiguous along k (packing loop order)
   IndexFn b_at;         ///< (b, k, n) -> element of B
   bool b_n_unit = true; ///< B is contiguous along n
+  /// When set, replaces the packing loop of B: statements that fill
+  /// p[k * NR + n] for k < kc, n < nr from b_at(b_, pc + k, j0 + n).
+  std::string b_pack_body;
   /// b -> pointer to the output row 0 of batch b, e.g. "C + b * 4096".
   std::function<std::string(const std::string &)> c_base;
   int64_t ldc = 1;     ///< row stride of the output

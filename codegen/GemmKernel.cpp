@@ -142,6 +142,8 @@ std::string pack_b(const Contraction &c) {
                                 : "  for (long n = 0; n < nr; ++n)\n"
                                   "    for (long k = 0; k < kc; ++k)\n"
                                   "      p[k * @NR@ + n] = @AT@;\n";
+  if (!c.b_pack_body.empty())
+    copy = c.b_pack_body;
   return fill(
       R"(__attribute__((noinline)) static void @N@_pack_b(long b_, long pc, long kc, long j0,
     long nr, @PARAMS@, float *restrict p) {
