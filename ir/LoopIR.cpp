@@ -13,12 +13,13 @@ namespace kiln::loop {
 
 const char *op_name(Op op) {
   static const char *const kNames[] = {
-      "int",   "float", "var",  "load",  "neg",       "abs",  "sign",
-      "exp",   "log",   "sqrt", "rsqrt", "tanh",      "sigmoid", "relu",
-      "sin",   "cos",   "erf",  "floor", "ceil",      "round", "not",
-      "is_finite", "add", "sub", "mul",  "div",       "pow",  "max",
-      "min",   "and",   "or",   "eq",    "ne",        "lt",   "le",
-      "gt",    "ge",    "idiv", "imod",  "select",    "cast", "random_uniform",
+      "int",          "float", "var",  "load",      "neg",   "abs",
+      "sign",         "exp",   "log",  "sqrt",      "rsqrt", "tanh",
+      "sigmoid",      "relu",  "sin",  "cos",       "erf",   "floor",
+      "ceil",         "round", "not",  "is_finite", "add",   "sub",
+      "mul",          "div",   "pow",  "max",       "min",   "and",
+      "or",           "eq",    "ne",   "lt",        "le",    "gt",
+      "ge",           "idiv",  "imod", "select",    "cast",  "random_uniform",
       "random_normal"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
                     size_t(Op::RandomNormal) + 1,
@@ -283,8 +284,8 @@ std::string to_string(const Program &p) {
   std::ostringstream os;
   os << "program @" << p.name << " (arena " << p.arena_bytes << " bytes)\n";
   for (const Buffer &b : p.buffers) {
-    os << "  buffer " << b.name << ": " << dtype_name(b.dtype) << "["
-       << b.numel << "] " << kind_name(b.kind);
+    os << "  buffer " << b.name << ": " << dtype_name(b.dtype) << "[" << b.numel
+       << "] " << kind_name(b.kind);
     if (b.kind == BufferKind::Temp)
       os << " @" << b.arena_offset;
     os << "\n";

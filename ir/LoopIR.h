@@ -42,17 +42,49 @@ enum class Op {
   Var,
   Load, ///< args[0] = flat element index into `buffer`
   // Unary.
-  Neg, Abs, Sign, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Sin, Cos, Erf,
-  Floor, Ceil, Round, Not, IsFinite,
+  Neg,
+  Abs,
+  Sign,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Sin,
+  Cos,
+  Erf,
+  Floor,
+  Ceil,
+  Round,
+  Not,
+  IsFinite,
   // Binary.
-  Add, Sub, Mul, Div, Pow, Max, Min, And, Or, Eq, Ne, Lt, Le, Gt, Ge,
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Max,
+  Min,
+  And,
+  Or,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
   /// Index arithmetic on non-negative i64: floor division and remainder.
-  IDiv, IMod,
+  IDiv,
+  IMod,
   Select, ///< args: condition (bool), then, else
   Cast,   ///< args[0] converted to `dtype`
   /// Philox bits of (seed, offset, element): args = seed, offset, element
   /// (i64); the same numbers as the random_uniform / random_normal ops.
-  RandomUniform, RandomNormal,
+  RandomUniform,
+  RandomNormal,
 };
 
 /// The spelling of \p op in the Loop IR text ("add", "idiv", ...).
@@ -65,10 +97,10 @@ using ExprPtr = std::shared_ptr<const Expr>;
 struct Expr {
   Op op;
   DType dtype;
-  int64_t ival = 0;   ///< IntImm
-  double fval = 0;    ///< FloatImm
-  int var = -1;       ///< Var
-  int buffer = -1;    ///< Load
+  int64_t ival = 0; ///< IntImm
+  double fval = 0;  ///< FloatImm
+  int var = -1;     ///< Var
+  int buffer = -1;  ///< Load
   std::vector<ExprPtr> args;
 };
 
@@ -137,7 +169,8 @@ struct Stmt {
 };
 
 StmtPtr block(std::vector<StmtPtr> body);
-StmtPtr for_loop(int var, int64_t extent, LoopKind kind, std::vector<StmtPtr> body);
+StmtPtr for_loop(int var, int64_t extent, LoopKind kind,
+                 std::vector<StmtPtr> body);
 StmtPtr store(int buffer, ExprPtr index, ExprPtr value);
 StmtPtr decl(int var, DType t, ExprPtr init);
 StmtPtr assign(int var, ExprPtr value);

@@ -169,10 +169,9 @@ void Lowering::assign_buffers() {
   for (const auto &p : f_.params()) {
     bool input = p->arg_kind() == ArgKind::Input;
     int &count = input ? prog_.num_inputs : prog_.num_state;
-    buffers_[p.get()] = add_buffer(p->name(), p->type(),
-                                   input ? loop::BufferKind::Input
-                                         : loop::BufferKind::State,
-                                   count++);
+    buffers_[p.get()] = add_buffer(
+        p->name(), p->type(),
+        input ? loop::BufferKind::Input : loop::BufferKind::State, count++);
   }
   int temp = 0;
   for (const auto &np : f_.body())
@@ -200,7 +199,8 @@ void Lowering::assign_buffers() {
       const Value *v = np->result(i);
       if (!materialize_.count(v) || buffers_.count(v))
         continue;
-      std::string name = v->name().empty() ? "t" + std::to_string(temp) : v->name();
+      std::string name =
+          v->name().empty() ? "t" + std::to_string(temp) : v->name();
       ++temp;
       buffers_[v] = add_buffer(name, v->type(), loop::BufferKind::Temp, -1);
     }
@@ -220,9 +220,8 @@ StmtPtr Lowering::loop_nest(
     idx.push_back(loop::var(vars.back()));
   }
   std::vector<StmtPtr> body = inner(idx);
-  bool parallel =
-      numel(shape) * std::max<int64_t>(cost_per_element, 1) >=
-      opts_.parallel_threshold;
+  bool parallel = numel(shape) * std::max<int64_t>(cost_per_element, 1) >=
+                  opts_.parallel_threshold;
   for (size_t d = shape.size(); d-- > 0;) {
     // The outermost loop with more than one iteration runs in parallel.
     bool outer = parallel && shape[d] > 1 &&
@@ -311,9 +310,9 @@ void Lowering::emit_result_copies() {
     loop::Kernel k;
     k.name = "k" + std::to_string(prog_.kernels.size());
     k.ops = "copy";
-    k.body = loop::block({loop::for_loop(
-        i, b.numel, loop::LoopKind::Serial,
-        {loop::store(to, iv, loop::load(from, b.dtype, iv))})});
+    k.body = loop::block(
+        {loop::for_loop(i, b.numel, loop::LoopKind::Serial,
+                        {loop::store(to, iv, loop::load(from, b.dtype, iv))})});
     prog_.kernels.push_back(std::move(k));
   }
 }

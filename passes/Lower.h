@@ -32,6 +32,10 @@ struct LowerOptions {
   /// Contractions (matmul) as Gemm micro-kernel nodes when their operands
   /// are strided views of buffers; false: plain loop nests.
   bool use_gemm = true;
+  /// Smaller matmuls (m*n*k) stay plain loop nests: a packed kernel is
+  /// about 150 lines of C, which costs compile time that small products
+  /// never pay back.
+  int64_t gemm_min_work = 64 * 64 * 64;
   /// Loops with fewer iterations (times the work inside) than this run on
   /// one thread.
   int64_t parallel_threshold = 32768;

@@ -63,8 +63,8 @@ ExprPtr in_range(const ExprPtr &i, int64_t lo, int64_t hi) {
 ExprPtr splat_constant(const Node &n) {
   const Attribute &v = *n.attr("value");
   const Attribute &e = v.is_list() ? v.as_list()[0] : v;
-  double x = e.kind() == Attribute::Kind::Bool ? double(e.as_bool())
-                                               : e.as_number();
+  double x =
+      e.kind() == Attribute::Kind::Bool ? double(e.as_bool()) : e.as_number();
   if (e.is_int() && is_integer(n.type().dtype))
     return loop::int_imm(e.as_int(), n.type().dtype);
   return loop::imm(x, n.type().dtype);
@@ -76,7 +76,8 @@ Index pad_source(Lowering &l, const Node &n, const Index &idx, ExprPtr &inb) {
   Index src;
   (void)l;
   for (size_t d = 0; d < in.size(); ++d) {
-    ExprPtr i = loop::make(Op::Sub, DType::I64, {idx[d], loop::int_imm(low[d])});
+    ExprPtr i =
+        loop::make(Op::Sub, DType::I64, {idx[d], loop::int_imm(low[d])});
     ExprPtr ok = in_range(i, 0, in[d]);
     inb = inb ? bool_and(inb, ok) : ok;
     src.push_back(clamp_index(i, 0, in[d] - 1));
@@ -103,15 +104,15 @@ ExprPtr concat_at(Lowering &l, const Node &n, const Index &idx) {
     if (dim == 0)
       continue;
     Index sub = idx;
-    sub[size_t(axis)] = clamp_index(
-        loop::make(Op::Sub, DType::I64,
-                   {idx[size_t(axis)], loop::int_imm(offsets[k])}),
-        0, dim - 1);
+    sub[size_t(axis)] =
+        clamp_index(loop::make(Op::Sub, DType::I64,
+                               {idx[size_t(axis)], loop::int_imm(offsets[k])}),
+                    0, dim - 1);
     ExprPtr val = l.value_at(v, sub);
-    r = r ? loop::make(Op::Select, n.type().dtype,
-                       {cmp(Op::Ge, idx[size_t(axis)],
-                            loop::int_imm(offsets[k])),
-                        val, r})
+    r = r ? loop::make(
+                Op::Select, n.type().dtype,
+                {cmp(Op::Ge, idx[size_t(axis)], loop::int_imm(offsets[k])), val,
+                 r})
           : val;
   }
   return r;
@@ -147,7 +148,8 @@ ExprPtr view_at(Lowering &l, const Node &n, const Index &idx) {
     return l.value_at(x, src);
   }
   case OpKind::Slice: {
-    std::vector<int64_t> start = n.ints_attr("start"), step = n.ints_attr("step");
+    std::vector<int64_t> start = n.ints_attr("start"),
+                         step = n.ints_attr("step");
     Index src;
     for (size_t d = 0; d < in.size(); ++d)
       src.push_back(loop::add(loop::mul(idx[d], loop::int_imm(step[d])),
@@ -160,7 +162,8 @@ ExprPtr view_at(Lowering &l, const Node &n, const Index &idx) {
     ExprPtr fill = loop::imm(n.number_attr("value"), n.type().dtype);
     if (!inb)
       return l.value_at(x, src);
-    return loop::make(Op::Select, n.type().dtype, {inb, l.value_at(x, src), fill});
+    return loop::make(Op::Select, n.type().dtype,
+                      {inb, l.value_at(x, src), fill});
   }
   default:
     KILN_UNREACHABLE("not a view op");
@@ -173,14 +176,16 @@ ExprPtr source_at(Lowering &l, const Node &n, const Index &idx) {
   case OpKind::Constant:
     return splat_constant(n);
   case OpKind::Iota: {
-    ExprPtr i = idx[size_t(normalize_axis(n.int_attr("axis"), n.type().rank()))];
+    ExprPtr i =
+        idx[size_t(normalize_axis(n.int_attr("axis"), n.type().rank()))];
     return t == DType::I64 ? i : loop::make(Op::Cast, t, {i});
   }
   case OpKind::RandomUniform:
   case OpKind::RandomNormal: {
     ExprPtr seed = l.value_at(n.operand(0), {});
     ExprPtr offset = l.value_at(n.operand(1), {});
-    Op op = n.op() == OpKind::RandomUniform ? Op::RandomUniform : Op::RandomNormal;
+    Op op =
+        n.op() == OpKind::RandomUniform ? Op::RandomUniform : Op::RandomNormal;
     return loop::make(op, t, {seed, offset, flat_index(idx, n.type().shape)});
   }
   case OpKind::OneHot: {
@@ -188,8 +193,9 @@ ExprPtr source_at(Lowering &l, const Node &n, const Index &idx) {
     ExprPtr id = l.value_at(n.operand(0), sub);
     if (id->dtype != DType::I64)
       id = loop::make(Op::Cast, DType::I64, {id});
-    return loop::make(Op::Select, t,
-                      {cmp(Op::Eq, id, idx.back()), loop::imm(1, t), loop::imm(0, t)});
+    return loop::make(
+        Op::Select, t,
+        {cmp(Op::Eq, id, idx.back()), loop::imm(1, t), loop::imm(0, t)});
   }
   default:
     KILN_UNREACHABLE("not a source op");

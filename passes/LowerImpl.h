@@ -40,8 +40,9 @@ public:
   }
   /// Loops over \p shape around \p inner(idx): the outermost loop is
   /// parallel when the work (elements times \p cost_per_element) is large.
-  StmtPtr loop_nest(const Shape &shape, int64_t cost_per_element,
-                    const std::function<std::vector<StmtPtr>(const Index &)> &inner);
+  StmtPtr
+  loop_nest(const Shape &shape, int64_t cost_per_element,
+            const std::function<std::vector<StmtPtr>(const Index &)> &inner);
   int buffer_of(const Value *v) const;
   bool is_materialized(const Value *v) const { return buffers_.count(v) > 0; }
   const LowerOptions &options() const { return opts_; }

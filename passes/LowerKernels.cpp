@@ -8,8 +8,8 @@
 #include "ir/OpRegistry.h"
 
 #include <algorithm>
-#include <map>
 #include <limits>
+#include <map>
 
 namespace kiln::lowering {
 
@@ -17,20 +17,23 @@ using loop::Op;
 
 loop::Op scalar_op(OpKind op) {
   switch (op) {
-#define KILN_MAP(K) \
-  case OpKind::K:   \
+#define KILN_MAP(K)                                                            \
+  case OpKind::K:                                                              \
     return Op::K;
-    KILN_MAP(Neg) KILN_MAP(Abs) KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log)
-    KILN_MAP(Sqrt) KILN_MAP(Rsqrt) KILN_MAP(Tanh) KILN_MAP(Sigmoid)
-    KILN_MAP(Relu) KILN_MAP(Sin) KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor)
-    KILN_MAP(Ceil) KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite)
-    KILN_MAP(Add) KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div) KILN_MAP(Pow)
-    KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And) KILN_MAP(Or) KILN_MAP(Eq)
-    KILN_MAP(Ne) KILN_MAP(Lt) KILN_MAP(Le) KILN_MAP(Gt) KILN_MAP(Ge)
-    KILN_MAP(Select) KILN_MAP(Cast)
+    KILN_MAP(Neg)
+    KILN_MAP(Abs) KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log) KILN_MAP(Sqrt)
+        KILN_MAP(Rsqrt) KILN_MAP(Tanh) KILN_MAP(Sigmoid) KILN_MAP(Relu)
+            KILN_MAP(Sin) KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor)
+                KILN_MAP(Ceil) KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite)
+                    KILN_MAP(Add) KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div)
+                        KILN_MAP(Pow) KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And)
+                            KILN_MAP(Or) KILN_MAP(Eq) KILN_MAP(Ne) KILN_MAP(Lt)
+                                KILN_MAP(Le) KILN_MAP(Gt) KILN_MAP(Ge)
+                                    KILN_MAP(Select) KILN_MAP(Cast)
 #undef KILN_MAP
-  default:
-    KILN_UNREACHABLE(std::string("no scalar op for ") + kiln::op_name(op));
+                                        default
+        : KILN_UNREACHABLE(std::string("no scalar op for ") +
+                           kiln::op_name(op));
   }
 }
 
@@ -104,27 +107,33 @@ StmtPtr Lowering::reduction_kernel(const Node &n, int out) {
       bool mx = n.op() == OpKind::Argmax;
       int best = new_var("best", t), bi = new_var("bi"), cur = new_var("v", t);
       ExprPtr bv = loop::var(best, t), cv = loop::var(cur, t);
-      pre = {loop::decl(best, t, lowest(t, mx)), loop::decl(bi, DType::I64, loop::int_imm(-1))};
+      pre = {loop::decl(best, t, lowest(t, mx)),
+             loop::decl(bi, DType::I64, loop::int_imm(-1))};
       // Take the element when it is strictly better, or the first NaN, or the
       // first element at all (bi < 0); a NaN best stays.
       ExprPtr better = cmp(mx ? Op::Gt : Op::Lt, cv, bv);
       if (is_float(t))
-        better = bool_and(loop::make(Op::Not, DType::Bool, {is_nan(bv)}),
-                          loop::make(Op::Or, DType::Bool, {is_nan(cv), better}));
-      better = loop::make(Op::Or, DType::Bool,
-                          {cmp(Op::Lt, loop::var(bi), loop::int_imm(0)), better});
+        better =
+            bool_and(loop::make(Op::Not, DType::Bool, {is_nan(bv)}),
+                     loop::make(Op::Or, DType::Bool, {is_nan(cv), better}));
+      better =
+          loop::make(Op::Or, DType::Bool,
+                     {cmp(Op::Lt, loop::var(bi), loop::int_imm(0)), better});
       int take = new_var("take", DType::Bool);
-      body = {loop::decl(cur, t, v), loop::decl(take, DType::Bool, better),
-              loop::assign(best, loop::make(Op::Select, t,
-                                            {loop::var(take, DType::Bool), cv, bv})),
-              loop::assign(bi, loop::make(Op::Select, DType::I64,
-                                          {loop::var(take, DType::Bool),
-                                           loop::var(rvars[0]), loop::var(bi)}))};
+      body = {
+          loop::decl(cur, t, v), loop::decl(take, DType::Bool, better),
+          loop::assign(best,
+                       loop::make(Op::Select, t,
+                                  {loop::var(take, DType::Bool), cv, bv})),
+          loop::assign(bi, loop::make(Op::Select, DType::I64,
+                                      {loop::var(take, DType::Bool),
+                                       loop::var(rvars[0]), loop::var(bi)}))};
       result = loop::var(bi);
     } else {
       int acc = new_var("acc", t);
       ExprPtr av = loop::var(acc, t);
-      bool is_max = n.op() == OpKind::ReduceMax, is_min = n.op() == OpKind::ReduceMin;
+      bool is_max = n.op() == OpKind::ReduceMax,
+           is_min = n.op() == OpKind::ReduceMin;
       ExprPtr init = is_max || is_min ? lowest(t, is_max) : loop::imm(0, t);
       Op combine = is_max ? Op::Max : is_min ? Op::Min : Op::Add;
       pre = {loop::decl(acc, t, init)};
@@ -180,29 +189,33 @@ std::vector<StmtPtr> conv_sum(Lowering &l, const Node &c, const Index &idx,
   ExprPtr valid;
   for (size_t d = 0; d < 2; ++d) {
     ExprPtr kv = loop::var(d ? kw : kh);
-    ExprPtr p = loop::add(
-        loop::make(Op::Sub, DType::I64,
-                   {loop::mul(idx[2 + d], loop::int_imm(st[d])), loop::int_imm(pd[d])}),
-        loop::mul(kv, loop::int_imm(dl[d])));
+    ExprPtr p =
+        loop::add(loop::make(Op::Sub, DType::I64,
+                             {loop::mul(idx[2 + d], loop::int_imm(st[d])),
+                              loop::int_imm(pd[d])}),
+                  loop::mul(kv, loop::int_imm(dl[d])));
     ExprPtr ok = bool_and(cmp(Op::Ge, p, loop::int_imm(0)),
                           cmp(Op::Lt, p, loop::int_imm(xs[2 + d])));
     valid = valid ? bool_and(valid, ok) : ok;
     pos[d] = clamp_index(p, 0, xs[2 + d] - 1);
   }
   ExprPtr xv = convert(
-      l.value_at(x, {idx[0], loop::add(loop::mul(g, loop::int_imm(cg)), loop::var(ci)),
+      l.value_at(x, {idx[0],
+                     loop::add(loop::mul(g, loop::int_imm(cg)), loop::var(ci)),
                      pos[0], pos[1]}),
       t);
   ExprPtr wv = convert(
       l.value_at(w, {idx[1], loop::var(ci), loop::var(kh), loop::var(kw)}), t);
-  ExprPtr term = loop::make(
-      Op::Select, t,
-      {valid, loop::make(Op::Mul, t, {xv, wv}), loop::imm(0, t)});
-  StmtPtr inner = loop::assign(acc, loop::make(Op::Add, t, {loop::var(acc, t), term}));
+  ExprPtr term =
+      loop::make(Op::Select, t,
+                 {valid, loop::make(Op::Mul, t, {xv, wv}), loop::imm(0, t)});
+  StmtPtr inner =
+      loop::assign(acc, loop::make(Op::Add, t, {loop::var(acc, t), term}));
   return {loop::for_loop(
       ci, cg, loop::LoopKind::Serial,
-      {loop::for_loop(kh, ws[2], loop::LoopKind::Serial,
-                      {loop::for_loop(kw, ws[3], loop::LoopKind::Serial, {inner})})})};
+      {loop::for_loop(
+          kh, ws[2], loop::LoopKind::Serial,
+          {loop::for_loop(kw, ws[3], loop::LoopKind::Serial, {inner})})})};
 }
 
 } // namespace
@@ -268,6 +281,9 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   if (!opts_.use_gemm || s.size() > 3 || (t != DType::F32 && t != DType::F64) ||
       prog_.buffers[size_t(out)].dtype != t)
     return nullptr;
+  int64_t work = numel(s) * a->type().shape.back();
+  if (work < opts_.gemm_min_work)
+    return nullptr;
   bool batched = s.size() == 3;
   int bv = batched ? new_var("b") : -1, iv = new_var("i"), jv = new_var("j"),
       kv = new_var("k");
@@ -278,8 +294,10 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   ia.insert(ia.end(), {loop::var(iv), loop::var(kv)});
   ib.insert(ib.end(), {loop::var(kv), loop::var(jv)});
   Strided sa, sb;
-  if (!strided(value_at(a, broadcast_index(ia, a->type().shape)), t, bv, iv, kv, sa) ||
-      !strided(value_at(b, broadcast_index(ib, b->type().shape)), t, bv, kv, jv, sb))
+  if (!strided(value_at(a, broadcast_index(ia, a->type().shape)), t, bv, iv, kv,
+               sa) ||
+      !strided(value_at(b, broadcast_index(ib, b->type().shape)), t, bv, kv, jv,
+               sb))
     return nullptr;
   loop::GemmDesc g;
   g.a = sa.buffer;
@@ -309,7 +327,8 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   return loop::block({loop::gemm(std::move(g))});
 }
 
-StmtPtr Lowering::contraction_kernel(const Node &c, const Value *root, int out) {
+StmtPtr Lowering::contraction_kernel(const Node &c, const Value *root,
+                                     int out) {
   if (c.op() == OpKind::Matmul)
     if (StmtPtr g = gemm_kernel(c, root, out))
       return g;

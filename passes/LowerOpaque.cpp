@@ -35,7 +35,8 @@ DType acc_type(DType t) {
 ExprPtr convert(ExprPtr e, DType t) {
   return e->dtype == t ? e : loop::make(Op::Cast, t, {std::move(e)});
 }
-StmtPtr nest(std::vector<std::pair<int, int64_t>> loops, std::vector<StmtPtr> body) {
+StmtPtr nest(std::vector<std::pair<int, int64_t>> loops,
+             std::vector<StmtPtr> body) {
   for (size_t i = loops.size(); i-- > 0;)
     body = {loop::for_loop(loops[i].first, loops[i].second,
                            loop::LoopKind::Serial, std::move(body))};
@@ -46,7 +47,8 @@ StmtPtr nest(std::vector<std::pair<int, int64_t>> loops, std::vector<StmtPtr> bo
 /// x[n,ic,ih,iw]*w[ic,c,kh,kw] where oh = ih*s - p + kh*d.
 StmtPtr conv_transpose(Lowering &l, const Node &n, int out) {
   const Value *x = n.operand(0), *w = n.operand(1);
-  const Shape &xs = x->type().shape, &ws = w->type().shape, &os = n.type().shape;
+  const Shape &xs = x->type().shape, &ws = w->type().shape,
+              &os = n.type().shape;
   std::vector<int64_t> st = n.ints_attr("stride"), pd = n.ints_attr("padding"),
                        dl = n.ints_attr("dilation");
   int64_t groups = n.int_attr("groups"), cig = xs[1] / groups, cog = ws[1];
@@ -87,7 +89,8 @@ StmtPtr conv_transpose(Lowering &l, const Node &n, int out) {
 /// dw[o,c,kh,kw] = sum_{n,oh,ow} x[n, g*cg+c, oh*s-p+kh*d, ...] * g[n,o,oh,ow].
 StmtPtr conv_weight_grad(Lowering &l, const Node &n, int out) {
   const Value *x = n.operand(0), *gr = n.operand(1);
-  const Shape &xs = x->type().shape, &gs = gr->type().shape, &os = n.type().shape;
+  const Shape &xs = x->type().shape, &gs = gr->type().shape,
+              &os = n.type().shape;
   std::vector<int64_t> st = n.ints_attr("stride"), pd = n.ints_attr("padding"),
                        dl = n.ints_attr("dilation");
   int64_t groups = n.int_attr("groups"), og = gs[1] / groups, cg = os[1];
@@ -99,8 +102,9 @@ StmtPtr conv_weight_grad(Lowering &l, const Node &n, int out) {
     ExprPtr valid;
     Index pos(2);
     for (size_t d = 0; d < 2; ++d) {
-      ExprPtr p = loop::add(sub(loop::mul(loop::var(d ? ow : oh), i64(st[d])), i64(pd[d])),
-                            loop::mul(o[2 + d], i64(dl[d])));
+      ExprPtr p = loop::add(
+          sub(loop::mul(loop::var(d ? ow : oh), i64(st[d])), i64(pd[d])),
+          loop::mul(o[2 + d], i64(dl[d])));
       ExprPtr ok = in_bounds(p, xs[2 + d]);
       valid = valid ? bool_and(valid, ok) : ok;
       pos[d] = clamp_index(p, 0, xs[2 + d] - 1);
@@ -108,7 +112,9 @@ StmtPtr conv_weight_grad(Lowering &l, const Node &n, int out) {
     ExprPtr prod = loop::make(
         Op::Mul, t,
         {convert(l.value_at(x, {loop::var(b), ch, pos[0], pos[1]}), t),
-         convert(l.value_at(gr, {loop::var(b), o[0], loop::var(oh), loop::var(ow)}), t)});
+         convert(
+             l.value_at(gr, {loop::var(b), o[0], loop::var(oh), loop::var(ow)}),
+             t)});
     ExprPtr term = loop::make(Op::Select, t, {valid, prod, loop::imm(0, t)});
     return std::vector<StmtPtr>{
         loop::decl(acc, t, loop::imm(0, t)),
@@ -125,7 +131,8 @@ struct Window {
   ExprPtr valid;
 };
 Window window_at(const Index &o, int kh, int kw, const Shape &xs,
-                 const std::vector<int64_t> &st, const std::vector<int64_t> &pd) {
+                 const std::vector<int64_t> &st,
+                 const std::vector<int64_t> &pd) {
   Window w;
   w.pos = {o[0], o[1], nullptr, nullptr};
   for (size_t d = 0; d < 2; ++d) {
@@ -151,22 +158,27 @@ StmtPtr pool(Lowering &l, const Node &n, int out) {
     Window w = window_at(o, kh, kw, xs, st, pd);
     ExprPtr v = convert(l.value_at(x, w.pos), t);
     ExprPtr lowest =
-        is_float(t) ? loop::float_imm(-std::numeric_limits<double>::infinity(), t)
-                    : loop::int_imm(n.type().dtype == DType::I32
-                                        ? std::numeric_limits<int32_t>::min()
-                                        : std::numeric_limits<int64_t>::min(),
-                                    t);
+        is_float(t)
+            ? loop::float_imm(-std::numeric_limits<double>::infinity(), t)
+            : loop::int_imm(n.type().dtype == DType::I32
+                                ? std::numeric_limits<int32_t>::min()
+                                : std::numeric_limits<int64_t>::min(),
+                            t);
     ExprPtr av = loop::var(acc, t);
     std::vector<StmtPtr> body;
     if (is_max) {
-      body = {loop::assign(acc, loop::make(Op::Select, t,
-                                           {w.valid, loop::make(Op::Max, t, {av, v}), av}))};
+      body = {loop::assign(
+          acc, loop::make(Op::Select, t,
+                          {w.valid, loop::make(Op::Max, t, {av, v}), av}))};
     } else {
-      body = {loop::assign(acc, loop::make(Op::Select, t,
-                                           {w.valid, loop::make(Op::Add, t, {av, v}), av})),
-              loop::assign(cnt, loop::make(Op::Select, DType::I64,
-                                           {w.valid, loop::add(loop::var(cnt), i64(1)),
-                                            loop::var(cnt)}))};
+      body = {
+          loop::assign(
+              acc, loop::make(Op::Select, t,
+                              {w.valid, loop::make(Op::Add, t, {av, v}), av})),
+          loop::assign(cnt,
+                       loop::make(Op::Select, DType::I64,
+                                  {w.valid, loop::add(loop::var(cnt), i64(1)),
+                                   loop::var(cnt)}))};
     }
     ExprPtr result = av;
     if (!is_max) {

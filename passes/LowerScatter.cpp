@@ -36,8 +36,9 @@ StmtPtr scatter_add(Lowering &l, const Node &n, int out) {
   return l.loop_nest({outer, inner}, dim + count, [&](const Index &oi) {
     Index o = unflatten(oi[0], outer_s), in = unflatten(oi[1], inner_s);
     auto at = [&](ExprPtr d) {
-      return loop::add(loop::mul(loop::add(loop::mul(oi[0], i64(dim)), d), i64(inner)),
-                       oi[1]);
+      return loop::add(
+          loop::mul(loop::add(loop::mul(oi[0], i64(dim)), d), i64(inner)),
+          oi[1]);
     };
     int d = l.new_var("d"), j = l.new_var("j");
     StmtPtr copy = loop::for_loop(
@@ -47,9 +48,9 @@ StmtPtr scatter_add(Lowering &l, const Node &n, int out) {
     Index jdx = unflatten(loop::var(j), is);
     ExprPtr id = convert(l.value_at(ids, jdx), DType::I64);
     ExprPtr pos = at(clamp_index(id, 0, dim - 1));
-    ExprPtr add = loop::make(Op::Add, t,
-                             {loop::load(out, t, pos),
-                              l.value_at(src, concat_index(o, jdx, in))});
+    ExprPtr add = loop::make(
+        Op::Add, t,
+        {loop::load(out, t, pos), l.value_at(src, concat_index(o, jdx, in))});
     StmtPtr scatter = loop::for_loop(j, count, loop::LoopKind::Serial,
                                      {loop::store(out, pos, add)});
     return std::vector<StmtPtr>{copy, scatter};
@@ -61,58 +62,77 @@ StmtPtr max_pool_grad(Lowering &l, const Node &n, int out) {
   const Shape &xs = x->type().shape, &gs = g->type().shape;
   std::vector<int64_t> k = n.ints_attr("kernel"), st = n.ints_attr("stride"),
                        pd = n.ints_attr("padding");
-  DType t = n.type().dtype, at = is_float(t) && t != DType::F64 ? DType::F32 : t;
+  DType t = n.type().dtype,
+        at = is_float(t) && t != DType::F64 ? DType::F32 : t;
   int64_t plane = xs[2] * xs[3];
-  return l.loop_nest({xs[0], xs[1]}, plane + gs[2] * gs[3] * k[0] * k[1],
-                     [&](const Index &nc) {
-    ExprPtr base = loop::mul(loop::add(loop::mul(nc[0], i64(xs[1])), nc[1]), i64(plane));
-    int p = l.new_var("p"), oh = l.new_var("oh"), ow = l.new_var("ow"),
-        kh = l.new_var("kh"), kw = l.new_var("kw"), best = l.new_var("best", at),
-        bi = l.new_var("bi"), cur = l.new_var("v", at),
-        tk = l.new_var("take", DType::Bool);
-    StmtPtr zero = loop::for_loop(
-        p, plane, loop::LoopKind::Serial,
-        {loop::store(out, loop::add(base, loop::var(p)), loop::imm(0, t))});
-    // The window's first maximum (or first NaN), as the interpreter picks it.
-    ExprPtr valid, pos;
-    Index xi = {nc[0], nc[1], nullptr, nullptr};
-    for (size_t d = 0; d < 2; ++d) {
-      ExprPtr q = loop::add(loop::make(Op::Sub, DType::I64,
-                                       {loop::mul(loop::var(d ? ow : oh), i64(st[d])),
-                                        i64(pd[d])}),
-                            loop::var(d ? kw : kh));
-      ExprPtr ok = bool_and(cmp(Op::Ge, q, i64(0)), cmp(Op::Lt, q, i64(xs[2 + d])));
-      valid = valid ? bool_and(valid, ok) : ok;
-      xi[2 + d] = clamp_index(q, 0, xs[2 + d] - 1);
-    }
-    ExprPtr flat = loop::add(base, loop::add(loop::mul(xi[2], i64(xs[3])), xi[3]));
-    ExprPtr bv = loop::var(best, at), cv = loop::var(cur, at);
-    ExprPtr nan_best = cmp(Op::Ne, bv, bv), nan_cur = cmp(Op::Ne, cv, cv);
-    ExprPtr none = cmp(Op::Lt, loop::var(bi), i64(0));
-    ExprPtr better = loop::make(Op::Or, DType::Bool, {cmp(Op::Gt, cv, bv), nan_cur});
-    better = bool_and(loop::make(Op::Not, DType::Bool, {nan_best}), better);
-    ExprPtr take = bool_and(valid, loop::make(Op::Or, DType::Bool, {none, better}));
-    StmtPtr window = loop::block(
-        {loop::decl(best, at, loop::imm(0, at)), loop::decl(bi, DType::I64, i64(-1)),
-         loop::for_loop(kh, k[0], loop::LoopKind::Serial,
-                        {loop::for_loop(kw, k[1], loop::LoopKind::Serial,
-                                        {loop::decl(cur, at, convert(l.value_at(x, xi), at)),
-                                         loop::decl(tk, DType::Bool, take),
-                                         loop::assign(best, loop::make(Op::Select, at, {loop::var(tk, DType::Bool), cv, bv})),
-                                         loop::assign(bi, loop::make(Op::Select, DType::I64,
-                                                                     {loop::var(tk, DType::Bool), flat, loop::var(bi)}))})}),
-         loop::store(out, clamp_index(loop::var(bi), 0, numel(xs) - 1),
-                     loop::make(Op::Add, t,
-                                {loop::load(out, t, clamp_index(loop::var(bi), 0, numel(xs) - 1)),
-                                 loop::make(Op::Select, t,
-                                            {cmp(Op::Ge, loop::var(bi), i64(0)),
-                                             l.value_at(g, {nc[0], nc[1], loop::var(oh), loop::var(ow)}),
-                                             loop::imm(0, t)})}))});
-    StmtPtr windows = loop::for_loop(
-        oh, gs[2], loop::LoopKind::Serial,
-        {loop::for_loop(ow, gs[3], loop::LoopKind::Serial, {window})});
-    return std::vector<StmtPtr>{zero, windows};
-  });
+  return l.loop_nest(
+      {xs[0], xs[1]}, plane + gs[2] * gs[3] * k[0] * k[1],
+      [&](const Index &nc) {
+        ExprPtr base = loop::mul(loop::add(loop::mul(nc[0], i64(xs[1])), nc[1]),
+                                 i64(plane));
+        int p = l.new_var("p"), oh = l.new_var("oh"), ow = l.new_var("ow"),
+            kh = l.new_var("kh"), kw = l.new_var("kw"),
+            best = l.new_var("best", at), bi = l.new_var("bi"),
+            cur = l.new_var("v", at), tk = l.new_var("take", DType::Bool);
+        StmtPtr zero = loop::for_loop(
+            p, plane, loop::LoopKind::Serial,
+            {loop::store(out, loop::add(base, loop::var(p)), loop::imm(0, t))});
+        // The window's first maximum (or first NaN), as the interpreter picks
+        // it.
+        ExprPtr valid, pos;
+        Index xi = {nc[0], nc[1], nullptr, nullptr};
+        for (size_t d = 0; d < 2; ++d) {
+          ExprPtr q = loop::add(
+              loop::make(
+                  Op::Sub, DType::I64,
+                  {loop::mul(loop::var(d ? ow : oh), i64(st[d])), i64(pd[d])}),
+              loop::var(d ? kw : kh));
+          ExprPtr ok =
+              bool_and(cmp(Op::Ge, q, i64(0)), cmp(Op::Lt, q, i64(xs[2 + d])));
+          valid = valid ? bool_and(valid, ok) : ok;
+          xi[2 + d] = clamp_index(q, 0, xs[2 + d] - 1);
+        }
+        ExprPtr flat =
+            loop::add(base, loop::add(loop::mul(xi[2], i64(xs[3])), xi[3]));
+        ExprPtr bv = loop::var(best, at), cv = loop::var(cur, at);
+        ExprPtr nan_best = cmp(Op::Ne, bv, bv), nan_cur = cmp(Op::Ne, cv, cv);
+        ExprPtr none = cmp(Op::Lt, loop::var(bi), i64(0));
+        ExprPtr better =
+            loop::make(Op::Or, DType::Bool, {cmp(Op::Gt, cv, bv), nan_cur});
+        better = bool_and(loop::make(Op::Not, DType::Bool, {nan_best}), better);
+        ExprPtr take =
+            bool_and(valid, loop::make(Op::Or, DType::Bool, {none, better}));
+        StmtPtr window = loop::block(
+            {loop::decl(best, at, loop::imm(0, at)),
+             loop::decl(bi, DType::I64, i64(-1)),
+             loop::for_loop(
+                 kh, k[0], loop::LoopKind::Serial,
+                 {loop::for_loop(
+                     kw, k[1], loop::LoopKind::Serial,
+                     {loop::decl(cur, at, convert(l.value_at(x, xi), at)),
+                      loop::decl(tk, DType::Bool, take),
+                      loop::assign(best, loop::make(Op::Select, at,
+                                                    {loop::var(tk, DType::Bool),
+                                                     cv, bv})),
+                      loop::assign(bi, loop::make(Op::Select, DType::I64,
+                                                  {loop::var(tk, DType::Bool),
+                                                   flat, loop::var(bi)}))})}),
+             loop::store(
+                 out, clamp_index(loop::var(bi), 0, numel(xs) - 1),
+                 loop::make(
+                     Op::Add, t,
+                     {loop::load(out, t,
+                                 clamp_index(loop::var(bi), 0, numel(xs) - 1)),
+                      loop::make(Op::Select, t,
+                                 {cmp(Op::Ge, loop::var(bi), i64(0)),
+                                  l.value_at(g, {nc[0], nc[1], loop::var(oh),
+                                                 loop::var(ow)}),
+                                  loop::imm(0, t)})}))});
+        StmtPtr windows = loop::for_loop(
+            oh, gs[2], loop::LoopKind::Serial,
+            {loop::for_loop(ow, gs[3], loop::LoopKind::Serial, {window})});
+        return std::vector<StmtPtr>{zero, windows};
+      });
 }
 
 } // namespace kiln::lowering

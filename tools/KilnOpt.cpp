@@ -87,7 +87,8 @@ int parse_args(int argc, char **argv, Options &o) {
       if (!v)
         return 2;
       o.pipeline += (o.pipeline.empty() ? "" : ",") + std::string(v);
-    } else if (starts_with(a, "--passes=", &rest) || starts_with(a, "-p=", &rest)) {
+    } else if (starts_with(a, "--passes=", &rest) ||
+               starts_with(a, "-p=", &rest)) {
       o.pipeline += (o.pipeline.empty() ? "" : ",") + std::string(rest);
     } else if (!std::strcmp(a, "-o")) {
       const char *v = value(a);
@@ -133,8 +134,7 @@ int parse_args(int argc, char **argv, Options &o) {
     }
   }
   if (o.input.empty()) {
-    std::cerr << "kiln-opt: error: no input file (use - for stdin)\n"
-              << kUsage;
+    std::cerr << "kiln-opt: error: no input file (use - for stdin)\n" << kUsage;
     return 2;
   }
   return 0;

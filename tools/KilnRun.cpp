@@ -6,6 +6,7 @@
 /// compile-and-run path and timing come with the CPU backend: they plug in
 /// at `execute`.)
 // SPDX-License-Identifier: Apache-2.0
+#include "frontend/Compile.h"
 #include "ir/Interpreter.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
@@ -13,6 +14,8 @@
 #include "runtime/Safetensors.h"
 #include "tools/ToolSupport.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -25,8 +28,9 @@ namespace {
 
 const char *kUsage = R"(usage: kiln-run FILE.kir [options]
 
-Parses and verifies FILE, canonicalizes it, and evaluates a function with the
-reference interpreter. Each parameter (input, {param} or {state}) takes
+Parses and verifies FILE, canonicalizes it, compiles a function for the CPU
+(or evaluates it with the reference interpreter: --interpret) and runs it.
+Each parameter (input, {param} or {state}) takes
 the tensor of the same name (without '%') from --inputs when given, and is
 otherwise seeded random: floats ~ normal(0, 1), integers uniform in
 [0, --int-max), bools fair coins. Prints each result's type, statistics and
@@ -42,7 +46,15 @@ options:
                      out1, ... in return order
   --seed N           seed of the random inputs (default 0)
   --int-max N        integers are drawn from [0, N) (default 10)
-  --no-canonicalize  interpret the function as written
+  --no-canonicalize  run the function as written
+  --interpret        evaluate with the reference interpreter, not compiled
+  --check            also run the interpreter and compare every result:
+                     exit 1 if the largest error exceeds --tolerance times
+                     the result's largest magnitude, printing the worst
+                     element
+  --tolerance X      for --check (default 1e-4)
+  --bench N          time N runs of the compiled function: median, min, max
+  --threads N        OpenMP threads of the compiled code (default: all)
   --print-ir         print the module that is run
   --show N           print the first N values of each result (default 8)
   -h, --help         this text
@@ -55,6 +67,9 @@ struct Options {
   int64_t int_max = 10;
   bool canonicalize = true, print_ir = false;
   int64_t show = 8;
+  bool interpret = false, check = false;
+  double tolerance = 1e-4;
+  int64_t bench = 0, threads = 0;
 };
 
 bool parse_int(const char *s, int64_t &out) {
@@ -101,6 +116,18 @@ int parse_args(int argc, char **argv, Options &o) {
         return 2;
     } else if (a == "--show") {
       if (!num(o.show, 0))
+        return 2;
+    } else if (a == "--interpret") {
+      o.interpret = true;
+    } else if (a == "--check") {
+      o.check = true;
+    } else if (a == "--tolerance" && i + 1 < argc) {
+      o.tolerance = std::strtod(argv[++i], nullptr);
+    } else if (a == "--bench") {
+      if (!num(o.bench, 1))
+        return 2;
+    } else if (a == "--threads") {
+      if (!num(o.threads, 1))
         return 2;
     } else if (a == "--no-canonicalize") {
       o.canonicalize = false;
@@ -221,11 +248,99 @@ bool make_args(const Function &f, const Options &o,
   return true;
 }
 
-/// Runs \p f on \p args and returns its results: the one place that picks
-/// how (today the reference interpreter; a compiled Executable later).
-std::vector<HostTensor> execute(const Function &f,
-                                const std::vector<HostTensor> &args) {
-  return interpret(f, args);
+/// The largest error of \p got against \p want over the largest magnitude
+/// of \p want (floored at 1e-2), and where it is.
+double normwise_error(const HostTensor &got, const HostTensor &want,
+                      int64_t &at) {
+  double scale = 1e-2, worst = 0;
+  for (int64_t i = 0; i < want.numel(); ++i)
+    if (std::isfinite(want.get(i)))
+      scale = std::max(scale, std::fabs(want.get(i)));
+  at = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double g = got.get(i), w = want.get(i);
+    double e = std::isnan(w)   ? (std::isnan(g) ? 0 : INFINITY)
+               : std::isinf(w) ? (g == w ? 0 : INFINITY)
+                               : std::fabs(g - w);
+    if (!(e <= worst)) {
+      worst = e;
+      at = i;
+    }
+  }
+  return worst / scale;
+}
+
+/// --check: compares compiled \p got with the interpreter; false on a
+/// mismatch (after printing the worst element of each bad result).
+bool check_results(const Function &f, const Options &o,
+                   const std::vector<HostTensor> &args,
+                   const std::vector<HostTensor> &got) {
+  std::vector<HostTensor> want = interpret(f, args);
+  bool ok = true;
+  double worst_all = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    int64_t at;
+    double e = normwise_error(got[i], want[i], at);
+    worst_all = std::max(worst_all, e);
+    if (e <= o.tolerance)
+      continue;
+    ok = false;
+    std::printf("mismatch in %s: element %lld is %.9g, the interpreter says "
+                "%.9g (error %.3g of the largest magnitude)\n",
+                value_label(f, i).c_str(), (long long)at, got[i].get(at),
+                want[i].get(at), e);
+  }
+  std::printf("check: %s (largest error %.3g, tolerance %.3g)\n",
+              ok ? "compiled results match the interpreter" : "MISMATCH",
+              worst_all, o.tolerance);
+  return ok;
+}
+
+/// --bench: times \p n runs of \p exe on the inputs among \p args.
+void bench(Executable &exe, const Function &f,
+           const std::vector<HostTensor> &args, int64_t n) {
+  std::vector<HostTensor> inputs;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (f.param(i)->arg_kind() == ArgKind::Input)
+      inputs.push_back(args[i]);
+  exe.run(inputs); // warm up
+  std::vector<double> ms;
+  for (int64_t i = 0; i < n; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    exe.run(inputs);
+    ms.push_back(std::chrono::duration<double, std::milli>(
+                     std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("bench: %lld runs: median %.4f ms, min %.4f ms, max %.4f ms\n",
+              (long long)n, ms[ms.size() / 2], ms.front(), ms.back());
+}
+
+/// Runs \p f on \p args (compiled, or interpreted with --interpret) and
+/// returns its results; --check and --bench happen here.
+bool execute(const Function &f, const Options &o,
+             const std::vector<HostTensor> &args,
+             std::vector<HostTensor> &results) {
+  if (o.interpret) {
+    results = interpret(f, args);
+    return true;
+  }
+  CompileOptions co;
+  co.canonicalize = false; // load_module already did, unless asked not to
+  co.threads = int(o.threads);
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Executable> exe = compile(f, co);
+  double ms = std::chrono::duration<double, std::milli>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+  std::fprintf(stderr, "kiln-run: compiled @%s in %.1f ms: %zu kernels\n",
+               f.name().c_str(), ms, exe->program().kernels.size());
+  std::vector<HostTensor> copy = args;
+  results = exe->run_all(copy);
+  if (o.bench > 0)
+    bench(*exe, f, args, o.bench);
+  return !o.check || check_results(f, o, args, results);
 }
 
 /// Writes \p results to --outputs as out0, out1, ...
@@ -260,9 +375,12 @@ int run(const Options &o) {
   std::vector<HostTensor> args;
   if (!make_args(*f, o, args))
     return 1;
-  std::vector<HostTensor> results = execute(*f, args);
+  std::vector<HostTensor> results;
+  bool ok = execute(*f, o, args, results);
   for (size_t i = 0; i < results.size(); ++i)
     print_result(value_label(*f, i), results[i], o.show);
+  if (!ok)
+    return 1;
   if (!o.outputs.empty() && !write_outputs(*f, o, results))
     return 1;
   return 0;

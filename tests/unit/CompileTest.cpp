@@ -108,7 +108,8 @@ void check_kir(const std::string &text, bool fuse = true, uint64_t seed = 1) {
     std::vector<HostTensor> got = exe->run_all(args);
     REQUIRE(got.size() == want.size());
     for (size_t i = 0; i < want.size(); ++i)
-      check_close(got[i], want[i], "@" + f->name() + " result " + std::to_string(i));
+      check_close(got[i], want[i],
+                  "@" + f->name() + " result " + std::to_string(i));
   }
 }
 
@@ -294,7 +295,8 @@ func @step(%x: f32[4], %w: f32[4] {param}, %n: f32[] {state}) -> (f32[], f32[4],
 )");
 }
 
-TEST_CASE("compile: every benchmark model at reduced size", "[compile][models]") {
+TEST_CASE("compile: every benchmark model at reduced size",
+          "[compile][models]") {
   for (const std::string &name : models::workload_names()) {
     INFO("workload " << name);
     models::Model m = models::build_workload(name, /*reduced=*/true, 5);
@@ -322,9 +324,10 @@ double tolerance(const std::string &workload) {
   return workload == "resnet18_train" ? 5e-3 : 1e-4;
 }
 
-TEST_CASE("compile: training steps of the reduced models", "[compile][models]") {
+TEST_CASE("compile: training steps of the reduced models",
+          "[compile][models]") {
   for (const char *name : {"mlp_train", "resnet18_train", "gpt_train",
-                                  "lstm_train", "deep_mlp_memory"}) {
+                           "lstm_train", "deep_mlp_memory"}) {
     INFO("workload " << name);
     models::Model m = models::build_workload(name, /*reduced=*/true, 5);
     train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
