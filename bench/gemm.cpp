@@ -6,7 +6,7 @@
 /// same process (bench/peak.cpp). With OpenBLAS found at configure time a
 /// peer column (cblas_sgemm, same data, same process) is added. Prints a
 /// table and writes JSON (default bench/results/gemm.json).
-///   usage: kiln_bench_gemm [out.json] [M N K ...]
+///   usage: [OPENBLAS_CORETYPE=SkylakeX] kiln_bench_gemm [out.json] [M N K ...]
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/Gemm.h"
 #include "bench/Peak.h"
@@ -166,6 +166,12 @@ int main(int argc, char **argv) {
   std::printf(" | OpenBLAS %%peak");
 #endif
   std::printf("\n");
+#ifdef KILN_HAVE_OPENBLAS
+  // Debian's OpenBLAS 0.3.21 takes CPUs newer than it for Prescott (SSE3):
+  // run with OPENBLAS_CORETYPE=SkylakeX for its AVX-512 kernels.
+  std::printf("(OpenBLAS core: %s)", openblas_get_corename());
+#endif
+  std::printf("\n");
   Json rows = Json::array();
   for (auto [m, n, k] : shapes)
     rows.push_back(bench_shape(m, n, k, peak.all_gflops));
@@ -174,6 +180,9 @@ int main(int argc, char **argv) {
               {"peak_gflops", peak.all_gflops},
               {"peak_gflops_1thread", peak.single_gflops},
               {"vector_width", host_vector_width()},
+#ifdef KILN_HAVE_OPENBLAS
+              {"openblas_core", openblas_get_corename()},
+#endif
               {"results", rows}};
   std::filesystem::path path(out);
   if (path.has_parent_path())
