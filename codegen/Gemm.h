@@ -73,10 +73,14 @@ struct GemmSpec {
 /// Returns the C source of
 ///   void <name>(const T *restrict A, const T *restrict B, T *restrict C
 ///               [, extra_params]);
-/// specialized to the spec's shapes, strides and tiling. The source declares
-/// what it uses (typedefs, omp_* and malloc/free, fmaxf and friends as clang
-/// builtins) and needs -fopenmp; compile with -O3 and the host's features.
-/// Throws kiln::Error on a non-positive size or an invalid tiling.
+/// specialized to the spec's shapes, strides and tiling. The source includes
+/// no headers and declares what it calls (omp_*, aligned_alloc, free), so an
+/// epilogue must use builtins (__builtin_fmaxf) or declare its own helpers.
+/// Compile with -fopenmp, -O3 and the host's features (ClangJit does). The
+/// function allocates its packing buffers per call: it is reentrant. Extra
+/// parameters need descriptive names (bias, scale, residual): names of up
+/// to three letters and names ending in '_' may collide with the kernel's
+/// locals. Throws kiln::Error on a non-positive size or an invalid tiling.
 std::string emit_gemm(const GemmSpec &s);
 
 /// out[n][o][oh][ow] = epilogue(n, o, oh, ow, sum over c in o's group, kh, kw
