@@ -193,11 +193,11 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
             if (mr == @MR@ && nr == @NR@) {
               @N@_ukernel(kc, a, bq, cp, @LDC@, pc > 0);
             } else {
-              @N@_ukernel(kc, a, bq, tile, @NR@, 0);
+              @N@_ukernel(kc, a, bq, tile_, @NR@, 0);
               for (long ii = 0; ii < mr; ++ii)
                 for (long jj = 0; jj < nr; ++jj)
                   cp[ii * @LDC@ + jj] = (pc > 0 ? cp[ii * @LDC@ + jj] : 0.0f)
-                      + tile[ii * @NR@ + jj];
+                      + tile_[ii * @NR@ + jj];
             }
 @EPI@          }
 )",
@@ -234,7 +234,7 @@ std::string driver(const Contraction &c) {
   const int64_t mcp = (panels + nic - 1) / nic * c.t.mr;
   return fill(R"(void @N@(@PARAMS@) {
   float *bp = aligned_alloc(64, @KC@ * @NCP@ * 4);
-  float *ap_all = aligned_alloc(64, omp_get_max_threads() * @KC@ * @MCP@ * 4L);
+  float *ap_all_ = aligned_alloc(64, omp_get_max_threads() * @KC@ * @MCP@ * 4L);
 #pragma omp parallel
   {
     long nt = omp_get_num_threads(), nic = (@NIC@ + nt - 1) / nt * nt;
@@ -242,9 +242,9 @@ std::string driver(const Contraction &c) {
       nic = @P@;
     long g_ = nt, h_ = nic;
     while (h_) { long r_ = g_ % h_; g_ = h_; h_ = r_; }
-    long nsplit = nt / g_;
-    float *ap = ap_all + omp_get_thread_num() * @KC@ * @MCP@;
-    float tile[@MR@ * @NR@] __attribute__((aligned(64)));
+    long nsplit_ = nt / g_;
+    float *ap = ap_all_ + omp_get_thread_num() * @KC@ * @MCP@;
+    float tile_[@MR@ * @NR@] __attribute__((aligned(64)));
     for (long b_ = 0; b_ < @BATCH@; ++b_)
     for (long jc = 0; jc < @NN@; jc += @NC@) {
       long nc = @N@_min(@NC@, @NN@ - jc), njr = (nc + @NR@ - 1) / @NR@;
@@ -255,18 +255,18 @@ std::string driver(const Contraction &c) {
           @N@_pack_b(b_, pc, kc, jc + jr * @NR@, @N@_min(@NR@, nc - jr * @NR@),
               @ARGS@, bp + jr * @NR@ * kc);
 #pragma omp for schedule(static)
-        for (long task = 0; task < nic * nsplit; ++task) {
-        long blk = task / nsplit, s = task % nsplit;
+        for (long task_ = 0; task_ < nic * nsplit_; ++task_) {
+        long blk = task_ / nsplit_, s = task_ % nsplit_;
         long ic = @P@ * blk / nic * @MR@;
         long mc = @N@_min(@P@ * (blk + 1) / nic * @MR@, @M@) - ic;
-        long jr0 = njr * s / nsplit, jr1 = njr * (s + 1) / nsplit;
+        long jr0 = njr * s / nsplit_, jr1 = njr * (s + 1) / nsplit_;
         @N@_pack_a(b_, ic, mc, pc, kc, @ARGS@, ap);
 @TILES@        }
       }
     }
   }
   free(bp);
-  free(ap_all);
+  free(ap_all_);
 }
 )",
               {{"TILES", tile_loops(c, "bp + jr * " + str(c.t.nr) + " * kc")},
@@ -299,7 +299,7 @@ std::string driver_small_m(const Contraction &c) {
   {
     float *ap = aligned_alloc(64, @KC@ * @MP@ * 4);
     float *bq_ = aligned_alloc(64, @KC@ * @NR@ * 4);
-    float tile[@MR@ * @NR@] __attribute__((aligned(64)));
+    float tile_[@MR@ * @NR@] __attribute__((aligned(64)));
     const long ic = 0, mc = @M@, jc = 0, nc = @NN@;
     for (long b_ = 0; b_ < @BATCH@; ++b_)
       for (long pc = 0; pc < @K@; pc += @KC@) {
