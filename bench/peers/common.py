@@ -38,12 +38,12 @@ def time_step(step, min_runs=0, max_step_s=30.0):
     t0 = time.perf_counter()
     step()
     first = time.perf_counter() - t0
-    if first > max_step_s:
-        return {"first_run_s": first, "skipped": True,
-                "note": f"one step took {first:.1f} s; not timed"}
     t0 = time.perf_counter()
     step()  # a second warm-up, without compilation: it sets the run count
     second = time.perf_counter() - t0
+    if second > max_step_s:
+        return {"first_run_s": first, "skipped": True,
+                "note": f"one step took {second:.1f} s; not timed"}
     runs = max(5 if second > 1.0 else 20, min_runs)
     ts = []
     for _ in range(runs):
