@@ -98,7 +98,11 @@ models::Model build(const std::string &name, bool reduced) {
     models::DcganModel m = models::dcgan_step(
         reduced ? models::DcganConfig::reduced() : models::DcganConfig{});
     Optimizer adam = optim::adam(2e-4, 0.5, 0.999);
-    train_step(*m.graph, m.d_loss, m.disc_params, {adam});
+    {
+      NameScope s(*m.graph, "disc"); // optimizer state disc.optim.*
+      train_step(*m.graph, m.d_loss, m.disc_params, {adam});
+    }
+    NameScope s(*m.graph, "gen");
     train_step(*m.graph, m.g_loss, m.gen_params, {adam});
     return std::move(static_cast<models::Model &>(m));
   }
