@@ -143,6 +143,8 @@ bool Lowering::must_materialize(const Value *v) const {
 }
 
 void Lowering::plan() {
+  for (const auto &np : f_.body())
+    position_[np.get()] = position_.size();
   for (const auto &p : f_.params())
     materialize_.insert(p.get());
   if (opts_.fuse)
@@ -151,6 +153,8 @@ void Lowering::plan() {
     for (size_t i = 0; i < np->num_results(); ++i)
       if (must_materialize(np->result(i)))
         materialize_.insert(np->result(i));
+  if (opts_.fuse)
+    find_row_groups();
 }
 
 int Lowering::add_buffer(const std::string &name, const TensorType &t,
@@ -186,10 +190,14 @@ void Lowering::assign_buffers() {
     if (f_.result_updates()[i])
       continue;
     const Value *r = f_.result(i);
-    int out = add_buffer("out" + std::to_string(prog_.num_outputs), r->type(),
-                         loop::BufferKind::Output, prog_.num_outputs);
+    bool direct = !buffers_.count(r) && r->def();
+    std::string name = direct && !r->name().empty()
+                           ? r->name()
+                           : "out" + std::to_string(prog_.num_outputs);
+    int out = add_buffer(name, r->type(), loop::BufferKind::Output,
+                         prog_.num_outputs);
     ++prog_.num_outputs;
-    if (!buffers_.count(r) && r->def())
+    if (direct)
       buffers_[r] = out;
     else
       copies_.push_back({buffer_of(r), out});
@@ -271,8 +279,11 @@ void Lowering::emit_kernel(const Value *root) {
   computing = root;
   StmtPtr body;
   auto a = anchor_.find(root);
+  auto rg = row_groups_.find(root);
   if (a != anchor_.end()) {
     body = contraction_kernel(*a->second, root, out);
+  } else if (rg != row_groups_.end()) {
+    body = row_kernel(root, rg->second, out);
   } else {
     switch (kind_of(n.op())) {
     case Kind::Injective: {

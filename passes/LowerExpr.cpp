@@ -8,6 +8,8 @@
 #include "ir/Error.h"
 #include "ir/OpRegistry.h"
 
+#include <limits>
+
 namespace kiln::lowering {
 
 using loop::Op;
@@ -51,6 +53,42 @@ ExprPtr cmp(Op op, ExprPtr a, ExprPtr b) {
 
 ExprPtr bool_and(ExprPtr a, ExprPtr b) {
   return loop::make(Op::And, DType::Bool, {std::move(a), std::move(b)});
+}
+
+DType acc_type(DType t) {
+  if (t == DType::F16 || t == DType::BF16)
+    return DType::F32;
+  if (is_integer(t) || is_bool(t))
+    return DType::I64;
+  return t;
+}
+
+ExprPtr convert(ExprPtr e, DType t) {
+  if (e->dtype == t)
+    return e;
+  return loop::make(Op::Cast, t, {std::move(e)});
+}
+
+ExprPtr lowest(DType t, bool max) {
+  if (is_float(t))
+    return loop::float_imm(max ? -std::numeric_limits<double>::infinity()
+                               : std::numeric_limits<double>::infinity(),
+                           t);
+  return loop::int_imm(max ? std::numeric_limits<int64_t>::min()
+                           : std::numeric_limits<int64_t>::max(),
+                       t);
+}
+
+std::vector<bool> reduced_axes(const Node &n) {
+  int64_t rank = n.operand(0)->type().rank();
+  std::vector<bool> r(size_t(rank), false);
+  if (n.op() == OpKind::Argmax || n.op() == OpKind::Argmin) {
+    r[size_t(normalize_axis(n.int_attr("axis"), rank))] = true;
+    return r;
+  }
+  for (int64_t a : n.ints_attr("axes"))
+    r[size_t(normalize_axis(a, rank))] = true;
+  return r;
 }
 
 namespace {

@@ -62,7 +62,24 @@ public:
   StmtPtr gemm_kernel(const Node &c, const Value *root, int out);
   StmtPtr opaque_kernel(const Node &n, int out);
 
+  /// Row fusion (LowerRows.cpp): reductions computed per row inside the
+  /// kernel of the elementwise value that consumes them.
+  struct RowGroup {
+    std::vector<bool> axes;               ///< reduced axes of the root's shape
+    std::vector<const Node *> reductions; ///< in body order
+  };
+  StmtPtr row_kernel(const Value *root, const RowGroup &g, int out);
+
 private:
+  void find_row_groups();
+  bool grow_row_group(const Value *v, const Shape &s, RowGroup &g,
+                      std::unordered_set<const Value *> &group,
+                      const std::unordered_set<const Value *> &boundary);
+  bool row_local(const Value *root,
+                 const std::unordered_set<const Value *> &group,
+                 const std::vector<bool> &axes) const;
+  /// Position of \p n in the body.
+  size_t position(const Node *n) const { return position_.at(n); }
   void plan();
   void find_anchors();
   bool must_materialize(const Value *v) const;
@@ -84,6 +101,8 @@ private:
   std::unordered_set<const Node *> anchored_;
   /// Results that are parameters or returned twice: copied at the end.
   std::vector<std::pair<int, int>> copies_;
+  std::unordered_map<const Value *, RowGroup> row_groups_;
+  std::unordered_map<const Node *, size_t> position_;
 };
 
 /// Flat row-major index of \p idx in \p shape.
@@ -95,5 +114,15 @@ Index broadcast_index(const Index &idx, const Shape &operand);
 ExprPtr clamp_index(const ExprPtr &i, int64_t lo, int64_t hi);
 ExprPtr bool_and(ExprPtr a, ExprPtr b);
 ExprPtr cmp(loop::Op op, ExprPtr a, ExprPtr b);
+/// The dtype kernels accumulate \p t in: 16-bit floats in f32, integers
+/// and bool in i64, others as themselves.
+DType acc_type(DType t);
+/// \p e converted to \p t (itself when it already is).
+ExprPtr convert(ExprPtr e, DType t);
+/// The identity of max (\p max) or min reductions: -inf/+inf or the
+/// extreme integers.
+ExprPtr lowest(DType t, bool max);
+/// The reduced axes of a reduction node, as flags per input axis.
+std::vector<bool> reduced_axes(const Node &n);
 
 } // namespace kiln::lowering

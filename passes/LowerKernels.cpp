@@ -21,15 +21,16 @@ loop::Op scalar_op(OpKind op) {
   case OpKind::K:                                                              \
     return Op::K;
     KILN_MAP(Neg)
-    KILN_MAP(Abs) KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log) KILN_MAP(Sqrt)
-        KILN_MAP(Rsqrt) KILN_MAP(Tanh) KILN_MAP(Sigmoid) KILN_MAP(Relu)
-            KILN_MAP(Sin) KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor)
-                KILN_MAP(Ceil) KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite)
-                    KILN_MAP(Add) KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div)
-                        KILN_MAP(Pow) KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And)
-                            KILN_MAP(Or) KILN_MAP(Eq) KILN_MAP(Ne) KILN_MAP(Lt)
-                                KILN_MAP(Le) KILN_MAP(Gt) KILN_MAP(Ge)
-                                    KILN_MAP(Select) KILN_MAP(Cast)
+    KILN_MAP(Abs)
+    KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log) KILN_MAP(Sqrt) KILN_MAP(Rsqrt)
+        KILN_MAP(Tanh) KILN_MAP(Sigmoid) KILN_MAP(Relu) KILN_MAP(Sin)
+            KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor) KILN_MAP(Ceil)
+                KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite) KILN_MAP(Add)
+                    KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div) KILN_MAP(Pow)
+                        KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And) KILN_MAP(Or)
+                            KILN_MAP(Eq) KILN_MAP(Ne) KILN_MAP(Lt) KILN_MAP(Le)
+                                KILN_MAP(Gt) KILN_MAP(Ge) KILN_MAP(Select)
+                                    KILN_MAP(Cast)
 #undef KILN_MAP
                                         default
         : KILN_UNREACHABLE(std::string("no scalar op for ") +
@@ -39,29 +40,6 @@ loop::Op scalar_op(OpKind op) {
 
 namespace {
 
-/// The dtype kernels accumulate in: 16-bit floats in f32, integers in i64.
-DType acc_type(DType t) {
-  if (t == DType::F16 || t == DType::BF16)
-    return DType::F32;
-  if (is_integer(t) || is_bool(t))
-    return DType::I64;
-  return t;
-}
-
-ExprPtr lowest(DType t, bool max) {
-  if (is_float(t))
-    return loop::float_imm(max ? -std::numeric_limits<double>::infinity()
-                               : std::numeric_limits<double>::infinity(),
-                           t);
-  return loop::int_imm(max ? std::numeric_limits<int64_t>::min()
-                           : std::numeric_limits<int64_t>::max(),
-                       t);
-}
-
-ExprPtr convert(ExprPtr e, DType t) {
-  return e->dtype == t ? e : loop::make(Op::Cast, t, {std::move(e)});
-}
-
 ExprPtr is_nan(const ExprPtr &v) { return cmp(Op::Ne, v, v); }
 
 } // namespace
@@ -69,14 +47,8 @@ ExprPtr is_nan(const ExprPtr &v) { return cmp(Op::Ne, v, v); }
 StmtPtr Lowering::reduction_kernel(const Node &n, int out) {
   const Value *x = n.operand(0);
   const Shape &in = x->type().shape;
-  int64_t rank = int64_t(in.size());
-  std::vector<bool> reduced(in.size(), false);
+  std::vector<bool> reduced = reduced_axes(n);
   bool arg = n.op() == OpKind::Argmax || n.op() == OpKind::Argmin;
-  if (arg)
-    reduced[size_t(normalize_axis(n.int_attr("axis"), rank))] = true;
-  else
-    for (int64_t a : n.ints_attr("axes"))
-      reduced[size_t(normalize_axis(a, rank))] = true;
   Shape kept_shape, red_shape;
   for (size_t d = 0; d < in.size(); ++d)
     (reduced[d] ? red_shape : kept_shape).push_back(in[d]);

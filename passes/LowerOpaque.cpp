@@ -27,14 +27,6 @@ ExprPtr in_bounds(const ExprPtr &p, int64_t n) {
 ExprPtr accumulate(int acc, DType t, ExprPtr term) {
   return loop::make(Op::Add, t, {loop::var(acc, t), std::move(term)});
 }
-DType acc_type(DType t) {
-  return t == DType::F16 || t == DType::BF16 ? DType::F32
-         : is_integer(t)                     ? DType::I64
-                                             : t;
-}
-ExprPtr convert(ExprPtr e, DType t) {
-  return e->dtype == t ? e : loop::make(Op::Cast, t, {std::move(e)});
-}
 StmtPtr nest(std::vector<std::pair<int, int64_t>> loops,
              std::vector<StmtPtr> body) {
   for (size_t i = loops.size(); i-- > 0;)

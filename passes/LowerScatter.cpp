@@ -19,9 +19,6 @@ Index concat_index(const Index &a, const Index &b, const Index &c) {
   return r;
 }
 
-ExprPtr convert(ExprPtr e, DType t) {
-  return e->dtype == t ? e : loop::make(Op::Cast, t, {std::move(e)});
-}
 } // namespace
 
 StmtPtr scatter_add(Lowering &l, const Node &n, int out) {

@@ -272,11 +272,11 @@ func @mlp(%x: f32[5,17], %w: f32[17,9], %b: f32[9], %v: f32[9,3]) -> (f32[5,3], 
   LowerOptions unfused_opts;
   unfused_opts.fuse = false;
   loop::Program unfused = lower(*m->functions()[0], unfused_opts);
-  // matmul+add+relu, matmul, max, sub+exp, sum, div: the bias and relu
-  // fold into the first matmul's epilogue, sub into exp.
-  CHECK(fused.kernels.size() == 6);
+  // matmul+add+relu, matmul, and the whole softmax as one row kernel.
+  CHECK(fused.kernels.size() == 3);
   CHECK(unfused.kernels.size() == 9);
   CHECK(fused.kernels[0].ops == "matmul+add+relu");
+  CHECK(fused.kernels[2].ops == "reduce_max+sub+exp+reduce_sum+div");
 }
 
 TEST_CASE("compile: params, state updates and results that alias",
