@@ -9,6 +9,7 @@
 #include "codegen/Gemm.h"
 #include "ir/Error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -372,21 +373,99 @@ public:
     os_ << ");\n";
   }
 
+  /// The buffers a Conv2d epilogue reads, in order.
+  static std::vector<int> epilogue_buffers(const loop::Conv2dDesc &c) {
+    std::set<int> bufs;
+    collect_expr(c.epilogue, bufs);
+    bufs.erase(c.out);
+    return std::vector<int>(bufs.begin(), bufs.end());
+  }
+
+  /// Emits `static void NAME(x, w, out, epilogue buffers...)` for \p c.
+  void conv_function(const loop::Conv2dDesc &c, const std::string &name) {
+    Conv2dSpec s;
+    s.name = name;
+    s.N = c.N;
+    s.C = c.C;
+    s.H = c.H;
+    s.W = c.W;
+    s.O = c.O;
+    s.KH = c.KH;
+    s.KW = c.KW;
+    s.stride_h = c.stride_h;
+    s.stride_w = c.stride_w;
+    s.pad_h = c.pad_h;
+    s.pad_w = c.pad_w;
+    s.dil_h = c.dil_h;
+    s.dil_w = c.dil_w;
+    s.groups = c.groups;
+    for (int b : epilogue_buffers(c))
+      s.extra_params += std::string(s.extra_params.empty() ? "" : ", ") +
+                        "const " + storage_type(p_.buffers[size_t(b)].dtype) +
+                        " *restrict " + expr_.buf(b);
+    if (!(c.epilogue->op == Op::Var && c.epilogue->var == c.acc_var))
+      s.epilogue = [&, c](const std::string &n, const std::string &o,
+                          const std::string &oh, const std::string &ow,
+                          const std::string &acc) {
+        ExprPrinter ep(p_);
+        ep.subst[c.n_var] = "(" + n + ")";
+        ep.subst[c.o_var] = "(" + o + ")";
+        ep.subst[c.oh_var] = "(" + oh + ")";
+        ep.subst[c.ow_var] = "(" + ow + ")";
+        ep.subst[c.acc_var] = "(" + acc + ")";
+        return ep(c.epilogue);
+      };
+    // File-local, so modules linked into one process never collide.
+    std::string src = emit_conv2d(s), sig = "\nvoid " + name + "(";
+    size_t at = src.find(sig);
+    if (at != std::string::npos)
+      src.insert(at + 1, "static ");
+    os_ << src << "\n";
+  }
+
+  void conv_call(const loop::Conv2dDesc &c, const std::string &pad) {
+    os_ << pad << kernel_name_ << "_conv" << gemm_index_++ << "("
+        << expr_.buf(c.x) << " + " << c.x_offset << ", " << expr_.buf(c.w)
+        << " + " << c.w_offset << ", " << expr_.buf(c.out);
+    for (int b : epilogue_buffers(c))
+      os_ << ", " << expr_.buf(b);
+    os_ << ");\n";
+  }
+
+  /// The Gemm and Conv2d functions of a kernel, numbered in body order.
+  void contraction_function(const Stmt &s, const std::string &kernel,
+                            size_t i) {
+    if (s.op == StmtOp::Conv2d)
+      conv_function(*s.conv, kernel + "_conv" + std::to_string(i));
+    else
+      gemm_function(*s.gemm, kernel + "_gemm" + std::to_string(i));
+  }
+
+  /// The buffers a Gemm or Conv2d reads and writes.
+  static void contraction_buffers(const Stmt &s, std::set<int> &bufs) {
+    if (s.op == StmtOp::Conv2d) {
+      bufs.insert({s.conv->x, s.conv->w, s.conv->out});
+      collect_expr(s.conv->epilogue, bufs);
+    } else {
+      bufs.insert({s.gemm->a, s.gemm->b, s.gemm->c});
+      collect_expr(s.gemm->epilogue, bufs);
+    }
+  }
+
   void kernel(const loop::Kernel &k) {
     std::vector<StmtPtr> gemms;
     for (const StmtPtr &s : k.body->body)
-      if (s->op == StmtOp::Gemm)
+      if (s->op == StmtOp::Gemm || s->op == StmtOp::Conv2d)
         gemms.push_back(s);
     for (size_t i = 0; i < gemms.size(); ++i)
-      gemm_function(*gemms[i]->gemm, k.name + "_gemm" + std::to_string(i));
-    os_ << "/* " << k.ops << " */\nstatic void " << k.name
-        << "(void *const *B) {\n";
+      contraction_function(*gemms[i], k.name, i);
+    os_ << "/* " << k.ops << " */\n"
+        << (external_.empty() ? "static " : "") << "void " << external_
+        << k.name << "(void *const *B) {\n";
     std::set<int> bufs;
     collect(k.body, bufs);
-    for (const StmtPtr &s : gemms) {
-      bufs.insert({s->gemm->a, s->gemm->b, s->gemm->c});
-      collect_expr(s->gemm->epilogue, bufs);
-    }
+    for (const StmtPtr &s : gemms)
+      contraction_buffers(*s, bufs);
     gemm_index_ = 0;
     kernel_name_ = k.name;
     for (int b : bufs) {
@@ -446,6 +525,9 @@ public:
     case StmtOp::Gemm:
       gemm_call(*s->gemm, pad);
       return;
+    case StmtOp::Conv2d:
+      conv_call(*s->conv, pad);
+      return;
     }
   }
 
@@ -500,7 +582,7 @@ public:
       os_ << "; /* " << buf.name << " */\n";
     }
     for (const loop::Kernel &k : p_.kernels)
-      os_ << "  " << k.name << "(B);\n";
+      os_ << "  " << external_ << k.name << "(B);\n";
     for (const loop::UpdateCopy &u : p_.updates)
       os_ << "  __builtin_memcpy(B[" << u.to << "], B[" << u.from << "], "
           << p_.buffers[size_t(u.to)].bytes() << ");\n";
@@ -512,10 +594,63 @@ private:
   std::ostringstream &os_;
   ExprPrinter expr_;
   std::string kernel_name_;
+
+public:
+  /// Non-empty: kernels are external functions named PREFIX + name (for a
+  /// program split into several translation units).
+  std::string external_;
+
+private:
   int gemm_index_ = 0;
 };
 
 } // namespace
+
+std::vector<std::string> emit_c_parts(const loop::Program &p,
+                                      const std::string &entry, int parts) {
+  parts = std::max(1, std::min<int>(parts, int(p.kernels.size())));
+  if (parts == 1)
+    return {emit_c(p, entry)};
+  std::string name = c_identifier(entry);
+  std::string head = "/* generated by kiln from @" + p.name + " */\n" +
+                     std::string(kCPrelude) + "\n";
+  // Each kernel on its own, then the largest first into the smallest part.
+  std::vector<std::string> texts;
+  for (const loop::Kernel &k : p.kernels) {
+    std::ostringstream ks;
+    CWriter w(p, ks);
+    w.external_ = name + "_";
+    w.kernel(k);
+    texts.push_back(ks.str());
+  }
+  std::vector<size_t> order(texts.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return texts[a].size() > texts[b].size();
+  });
+  std::vector<std::string> bodies(static_cast<size_t>(parts));
+  for (size_t i : order) {
+    size_t j = 0;
+    for (size_t q = 1; q < bodies.size(); ++q)
+      if (bodies[q].size() < bodies[j].size())
+        j = q;
+    bodies[j] += texts[i];
+  }
+  std::ostringstream entry_tu;
+  entry_tu << head;
+  CWriter w(p, entry_tu);
+  w.external_ = name + "_";
+  w.constants();
+  for (const loop::Kernel &k : p.kernels)
+    entry_tu << "void " << name << "_" << k.name << "(void *const *B);\n";
+  entry_tu << "\n" << bodies[0];
+  w.entry(name);
+  std::vector<std::string> out = {entry_tu.str()};
+  for (size_t q = 1; q < bodies.size(); ++q)
+    out.push_back(head + bodies[q]);
+  return out;
+}
 
 std::string emit_c(const loop::Program &p, const std::string &entry) {
   std::ostringstream os;

@@ -16,11 +16,19 @@
 #include "ir/LoopIR.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln::codegen {
 
 /// The C source of \p p with entry `<entry>_run` and `<entry>_arena_bytes`.
 std::string emit_c(const loop::Program &p, const std::string &entry);
+
+/// The same program as \p parts C translation units that compile
+/// independently (in parallel) and link together: the first holds the
+/// constants and the entry point, kernels (external functions named
+/// `<entry>_kN`) are spread over all parts by size. One part is emit_c.
+std::vector<std::string> emit_c_parts(const loop::Program &p,
+                                      const std::string &entry, int parts);
 
 /// A C identifier made from \p name (letters, digits and '_').
 std::string c_identifier(const std::string &name);

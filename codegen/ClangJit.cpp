@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 // Referenced below so that libomp stays a dependency of the process even
 // under --as-needed: JIT-compiled OpenMP code calls its __kmpc_* entry points.
@@ -111,10 +112,11 @@ bool load_cached(const std::string &path, std::string &object) {
          first_defined_symbol(object, unused);
 }
 
-/// Links \p object into a fresh LLJIT and materializes it at once, so that
-/// unresolved symbols are reported here and not on the first lookup.
-Status load_object(const std::string &object, const std::string &name,
-                   std::unique_ptr<JitModule::Impl> &out) {
+/// Links \p objects into one fresh LLJIT and materializes each at once, so
+/// that unresolved symbols are reported here and not on the first lookup.
+Status load_objects(const std::vector<std::string> &objects,
+                    const std::string &name,
+                    std::unique_ptr<JitModule::Impl> &out) {
   volatile auto keep_libomp = &omp_get_max_threads;
   (void)keep_libomp;
   auto jit = llvm::orc::LLJITBuilder().create();
@@ -132,13 +134,20 @@ Status load_object(const std::string &object, const std::string &name,
   if (!gen)
     return Status::error("jit: " + llvm::toString(gen.takeError()));
   impl->jit->getMainJITDylib().addGenerator(std::move(*gen));
-  if (llvm::Error e = impl->jit->addObjectFile(
-          llvm::MemoryBuffer::getMemBufferCopy(object, name + ".o")))
-    return Status::error("jit: " + llvm::toString(std::move(e)));
-  std::string probe;
-  if (!first_defined_symbol(object, probe))
-    return Status::error("jit: " + name + ".o is not an object file");
-  if (!probe.empty()) {
+  std::vector<std::string> probes;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    std::string file = name + (i ? "_" + std::to_string(i) : "") + ".o";
+    if (llvm::Error e = impl->jit->addObjectFile(
+            llvm::MemoryBuffer::getMemBufferCopy(objects[i], file)))
+      return Status::error("jit: " + llvm::toString(std::move(e)));
+    std::string probe;
+    if (!first_defined_symbol(objects[i], probe))
+      return Status::error("jit: " + file + " is not an object file");
+    probes.push_back(probe);
+  }
+  for (const std::string &probe : probes) {
+    if (probe.empty())
+      continue;
     auto sym = impl->jit->lookupLinkerMangled(probe);
     if (!sym)
       return Status::error("jit: cannot link " + name + ": " +
@@ -210,7 +219,54 @@ Status jit_compile_c(const std::string &source, const CCompileOptions &opts,
   std::unique_ptr<JitModule::Impl> impl;
   if (s) {
     auto t1 = Clock::now();
-    s = load_object(object, opts.name, impl);
+    s = load_objects({object}, opts.name, impl);
+    local.load_ms = ms_since(t1);
+  }
+  local.total_ms = ms_since(t0);
+  if (stats)
+    *stats = local;
+  if (s)
+    out.reset(new JitModule(std::move(impl)));
+  return s;
+}
+
+Status jit_compile_c_parts(const std::vector<std::string> &sources,
+                           const CCompileOptions &opts,
+                           std::unique_ptr<JitModule> &out,
+                           CompileStats *stats) {
+  auto t0 = Clock::now();
+  detail::init_llvm_once();
+  size_t n = sources.size();
+  std::vector<std::string> objects(n);
+  std::vector<CompileStats> part_stats(n);
+  std::vector<Status> status(n);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      CCompileOptions o = opts;
+      o.name = opts.name + (i ? "_" + std::to_string(i) : "");
+      status[i] = compile_object(sources[i], o, objects[i], part_stats[i]);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  CompileStats local;
+  local.cache_hit = true;
+  for (size_t i = 0; i < n; ++i) {
+    local.cache_hit &= part_stats[i].cache_hit;
+    local.frontend_ms += part_stats[i].frontend_ms;
+    local.optimize_ms += part_stats[i].optimize_ms;
+    local.codegen_ms += part_stats[i].codegen_ms;
+  }
+  Status s;
+  for (const Status &st : status)
+    if (!st) {
+      s = st;
+      break;
+    }
+  std::unique_ptr<JitModule::Impl> impl;
+  if (s) {
+    auto t1 = Clock::now();
+    s = load_objects(objects, opts.name, impl);
     local.load_ms = ms_since(t1);
   }
   local.total_ms = ms_since(t0);

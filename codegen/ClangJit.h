@@ -74,6 +74,10 @@ private:
   explicit JitModule(std::unique_ptr<Impl> impl);
   friend Status jit_compile_c(const std::string &, const CCompileOptions &,
                               std::unique_ptr<JitModule> &, CompileStats *);
+  friend Status jit_compile_c_parts(const std::vector<std::string> &,
+                                    const CCompileOptions &,
+                                    std::unique_ptr<JitModule> &,
+                                    CompileStats *);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -85,6 +89,16 @@ private:
 Status jit_compile_c(const std::string &source, const CCompileOptions &opts,
                      std::unique_ptr<JitModule> &out,
                      CompileStats *stats = nullptr);
+
+/// As jit_compile_c for a program split into several C translation units
+/// (codegen/CPrinter.h emit_c_parts): each is compiled (or found in the
+/// cache) on its own thread, then all are linked into one module, so the
+/// units may call each other's external functions. Stats add the phases
+/// of all units; cache_hit means every unit hit.
+Status jit_compile_c_parts(const std::vector<std::string> &sources,
+                           const CCompileOptions &opts,
+                           std::unique_ptr<JitModule> &out,
+                           CompileStats *stats = nullptr);
 
 /// Compiles the C \p source to a relocatable, position-independent ELF
 /// object for opts.cpu, returned in \p object_bytes, for linking with the
