@@ -118,6 +118,38 @@ static inline double kiln_normal(kiln_i64 seed, kiln_i64 offset, kiln_i64 i) {
   double u2 = (double)(w[lane + 1] >> 8) * (1.0 / 16777216.0);
   return __builtin_sqrt(-2.0 * __builtin_log(u1)) * __builtin_cos(6.283185307179586476925 * u2);
 }
+/* exp, tanh and sigmoid in f32 without libm, so that loops over them
+   vectorize (LLVM 14 emits scalar calls for __builtin_expf): Cephes'
+   polynomials, about 2 ulp. 2^n is applied in two halves so that results
+   down to the subnormal range stay exact. */
+static inline float kiln_pow2i(int n) {
+  kiln_u32 b = (kiln_u32)(n + 127) << 23;
+  float f;
+  __builtin_memcpy(&f, &b, 4);
+  return f;
+}
+static inline float kiln_expf(float x) {
+  float xc = x < -104.0f ? -104.0f : (x > 88.8f ? 88.8f : x);
+  float n = __builtin_rintf(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
+              4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) * (r * r) +
+            r + 1.0f;
+  int ni = (int)n, h = ni >> 1;
+  float res = p * kiln_pow2i(h) * kiln_pow2i(ni - h);
+  res = x > 88.72283935546875f ? __builtin_inff() : res;
+  res = x < -103.972076416f ? 0.0f : res;
+  return x != x ? x : res;
+}
+static inline float kiln_tanhf(float x) {
+  float a = __builtin_fabsf(x), z = x * x;
+  float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                  1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+  float big = 1.0f - 2.0f / (kiln_expf(2.0f * a) + 1.0f);
+  big = x < 0.0f ? -big : big;
+  return a < 0.625f ? small : big;
+}
+static inline float kiln_sigmoidf(float x) { return 1.0f / (1.0f + kiln_expf(-x)); }
 )KILN";
 
 } // namespace kiln::codegen

@@ -175,7 +175,7 @@ private:
     case Op::Sign:
       return fn(n, "kiln_signf", "kiln_signd", "kiln_signi", x);
     case Op::Exp:
-      return fn(n, "__builtin_expf", "__builtin_exp", "", x);
+      return fn(n, "kiln_expf", "__builtin_exp", "", x);
     case Op::Log:
       return fn(n, "__builtin_logf", "__builtin_log", "", x);
     case Op::Sqrt:
@@ -184,10 +184,10 @@ private:
       return n == Num::F64 ? "(1.0 / __builtin_sqrt(" + x + "))"
                            : "(1.0f / __builtin_sqrtf(" + x + "))";
     case Op::Tanh:
-      return fn(n, "__builtin_tanhf", "__builtin_tanh", "", x);
+      return fn(n, "kiln_tanhf", "__builtin_tanh", "", x);
     case Op::Sigmoid:
       return n == Num::F64 ? "(1.0 / (1.0 + __builtin_exp(-" + x + ")))"
-                           : "(1.0f / (1.0f + __builtin_expf(-" + x + ")))";
+                           : "kiln_sigmoidf(" + x + ")";
     case Op::Relu:
       return n == Num::Int ? "(" + x + " > 0 ? " + x + " : 0)"
                            : fn(n, "kiln_reluf", "kiln_relud", "", x);

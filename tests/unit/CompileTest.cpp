@@ -365,3 +365,72 @@ TEST_CASE("dump reduced models", "[.dump-models]") {
     std::ofstream(std::string(dir) + "/" + name + ".kir") << m.graph->to_kir();
   }
 }
+
+TEST_CASE("compile: conv2d as an implicit GEMM with a fused epilogue",
+          "[compile]") {
+  // Strided, padded, dilated, grouped 3x3 with bias + residual + relu; a
+  // 1x1 on a batch slice of x (read at an offset, the pointwise path).
+  const char *text = R"(
+func @conv(%x: f32[2,32,24,24], %w: f32[32,16,3,3], %b: f32[32,1,1], %r: f32[2,32,11,11], %w2: f32[32,32,1,1]) -> (f32[2,32,11,11], f32[1,32,24,24]) {
+  %c = conv2d(%x, %w) {stride = [2, 2], padding = [1, 1], dilation = [2, 2], groups = 2} : f32[2,32,11,11]
+  %cb = add(%c, %b) : f32[2,32,11,11]
+  %s = add(%cb, %r) : f32[2,32,11,11]
+  %y = relu(%s) : f32[2,32,11,11]
+  %x1 = slice(%x) {start = [1, 0, 0, 0], stop = [2, 32, 24, 24], step = [1, 1, 1, 1]} : f32[1,32,24,24]
+  %p = conv2d(%x1, %w2) {stride = [1, 1], padding = [0, 0], dilation = [1, 1], groups = 1} : f32[1,32,24,24]
+  return %y, %p
+}
+)";
+  check_kir(text);
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(text, "t.kir", diags);
+  REQUIRE(m);
+  loop::Program p = lower(*m->functions()[0]);
+  REQUIRE(p.kernels.size() == 2);
+  CHECK(p.kernels[0].ops == "conv2d+add+add+relu");
+  CHECK(p.kernels[0].body->body[0]->op == loop::StmtOp::Conv2d);
+  CHECK(p.kernels[1].body->body[0]->op == loop::StmtOp::Conv2d);
+  CHECK(p.kernels[1].body->body[0]->conv->x_offset == 32 * 24 * 24);
+  LowerOptions loops;
+  loops.conv_min_work = int64_t(1) << 40;
+  for (const loop::Kernel &k : lower(*m->functions()[0], loops).kernels)
+    CHECK(k.body->body[0]->op != loop::StmtOp::Conv2d);
+}
+
+TEST_CASE("compile: f32 exp, tanh and sigmoid over their whole range",
+          "[compile]") {
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(R"(
+func @math(%x: f32[24]) -> (f32[24], f32[24], f32[24]) {
+  %e = exp(%x) : f32[24]
+  %t = tanh(%x) : f32[24]
+  %s = sigmoid(%x) : f32[24]
+  return %e, %t, %s
+}
+)",
+                                               "math.kir", diags);
+  REQUIRE(m);
+  const double inf = INFINITY;
+  HostTensor x = HostTensor::from(
+      f32({24}), {-200,  -104,   -103.9, -87.5, -87.3, -20,   -10,  -0.7,
+                  -1e-3, -1e-30, 0,      1e-30, 1e-3,  0.3,   0.62, 0.63,
+                  1,     5,      10,     88,    88.7,  88.73, inf,  -inf});
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> want = interpret(f, {x});
+  std::unique_ptr<Executable> exe = compile(f);
+  std::vector<HostTensor> got = exe->run({x});
+  for (size_t r = 0; r < 3; ++r)
+    for (int64_t i = 0; i < 24; ++i) {
+      double g = got[r].get(i), w = want[r].get(i);
+      INFO("result " << r << " at x = " << x.get(i) << ": got " << g
+                     << ", want " << w);
+      if (std::isinf(w) || w == 0)
+        CHECK(g == w);
+      else
+        CHECK_THAT(g, Catch::Matchers::WithinRel(w, 1e-6) ||
+                          Catch::Matchers::WithinAbs(w, 1e-37));
+    }
+  HostTensor nan = HostTensor::splat(f32({24}), NAN);
+  for (const HostTensor &r : exe->run({nan}))
+    CHECK(std::isnan(r.get(0)));
+}
