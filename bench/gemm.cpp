@@ -29,6 +29,7 @@
 #include <functional>
 #include <random>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 using namespace kiln;
@@ -38,8 +39,16 @@ namespace {
 
 struct Timing {
   double median_s = 0, min_s = 0, max_s = 0;
+  double cpu_s = 0;   ///< process CPU time of all timed runs (every thread)
+  double total_s = 0; ///< wall time of all timed runs
   int runs = 0;
 };
+
+double process_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 /// Times \p fn after one warm-up run: 20 runs, or 5 when a run takes > 1 s.
 Timing time_runs(const std::function<void()> &fn) {
@@ -50,12 +59,20 @@ Timing time_runs(const std::function<void()> &fn) {
     return std::chrono::duration<double>(clock::now() - t0).count();
   };
   const double first = once();
-  const int runs = first > 1.0 ? 5 : 20;
+  Timing t;
+  t.runs = first > 1.0 ? 5 : 20;
   std::vector<double> ts;
-  for (int r = 0; r < runs; ++r)
+  const double cpu0 = process_cpu_seconds();
+  for (int r = 0; r < t.runs; ++r)
     ts.push_back(once());
+  t.cpu_s = process_cpu_seconds() - cpu0;
   std::sort(ts.begin(), ts.end());
-  return {ts[runs / 2], ts.front(), ts.back(), runs};
+  t.median_s = ts[t.runs / 2];
+  t.min_s = ts.front();
+  t.max_s = ts.back();
+  for (double x : ts)
+    t.total_s += x;
+  return t;
 }
 
 /// A 64-byte aligned, randomly filled f32 buffer.
@@ -93,7 +110,8 @@ double sample_error(const float *a, const float *b, const float *c, int64_t m,
 using Json = nlohmann::json;
 
 /// Benchmarks one shape; returns its JSON row and prints its table line.
-Json bench_shape(int64_t m, int64_t n, int64_t k, double peak) {
+Json bench_shape(int64_t m, int64_t n, int64_t k, double peak,
+                 double core_peak) {
   GemmSpec spec;
   spec.name = "kiln_gemm";
   spec.M = m;
@@ -113,6 +131,9 @@ Json bench_shape(int64_t m, int64_t n, int64_t k, double peak) {
   const double flop = 2.0 * m * n * k;
   Timing t = time_runs([&] { fn(a.data, b.data, c.data); });
   double gf = flop / t.median_s / 1e9;
+  // Per second of CPU time the process got (barrier spinning included):
+  // robust when other processes share the cores, against one core's peak.
+  double cpu_gf = flop * t.runs / t.cpu_s / 1e9;
   Json row = {{"M", m},
               {"N", n},
               {"K", k},
@@ -122,10 +143,15 @@ Json bench_shape(int64_t m, int64_t n, int64_t k, double peak) {
               {"max_ms", t.max_s * 1e3},
               {"gflops", gf},
               {"fraction_of_peak", gf / peak},
+              {"gflops_per_cpu_second", cpu_gf},
+              {"cpu_fraction_of_core_peak", cpu_gf / core_peak},
+              {"cores_used", t.cpu_s / t.total_s},
               {"max_rel_error", sample_error(a.data, b.data, c.data, m, n, k)}};
-  std::printf("%5lld %5lld %5lld | %9.3f %9.3f %9.3f | %7.1f  %5.1f%%",
+  std::printf("%5lld %5lld %5lld | %9.3f %9.3f %9.3f | %7.1f  %5.1f%% | "
+              "%5.1f%% %4.2f",
               (long long)m, (long long)n, (long long)k, t.median_s * 1e3,
-              t.min_s * 1e3, t.max_s * 1e3, gf, 100 * gf / peak);
+              t.min_s * 1e3, t.max_s * 1e3, gf, 100 * gf / peak,
+              100 * cpu_gf / core_peak, t.cpu_s / t.total_s);
 #ifdef KILN_HAVE_OPENBLAS
   // libomp's workers spin for KMP_BLOCKTIME (200 ms) after a region: let
   // them sleep before OpenBLAS's own threads start.
@@ -158,10 +184,12 @@ int main(int argc, char **argv) {
                         std::atoll(argv[i + 2])});
   }
   bench::PeakResult peak = bench::measure_peak(5);
-  std::printf("fp32 FMA peak: %.1f GFLOP/s on %d threads (%.1f on 1)\n",
-              peak.all_gflops, peak.threads, peak.single_gflops);
+  std::printf("fp32 FMA peak: %.1f GFLOP/s on %d threads (%.1f on 1; %.1f "
+              "per CPU-second of one core)\n",
+              peak.all_gflops, peak.threads, peak.single_gflops,
+              peak.single_cpu_gflops);
   std::printf("    M     N     K | median ms    min ms    max ms | GFLOP/s  "
-              "%%peak");
+              "%%peak | cpu%% cores");
 #ifdef KILN_HAVE_OPENBLAS
   std::printf(" | OpenBLAS %%peak");
 #endif
@@ -174,11 +202,13 @@ int main(int argc, char **argv) {
   std::printf("\n");
   Json rows = Json::array();
   for (auto [m, n, k] : shapes)
-    rows.push_back(bench_shape(m, n, k, peak.all_gflops));
+    rows.push_back(
+        bench_shape(m, n, k, peak.all_gflops, peak.single_cpu_gflops));
   Json doc = {{"workload", "gemm"},
               {"threads", peak.threads},
               {"peak_gflops", peak.all_gflops},
               {"peak_gflops_1thread", peak.single_gflops},
+              {"peak_gflops_per_cpu_second", peak.single_cpu_gflops},
               {"vector_width", host_vector_width()},
 #ifdef KILN_HAVE_OPENBLAS
               {"openblas_core", openblas_get_corename()},
