@@ -1,0 +1,144 @@
+/// \file
+/// Ahead-of-time compilation: canonicalize, lower, emit C, append the
+/// initial-state code (embedded blob or side-file loader) and compile to an
+/// object for the requested CPU.
+// SPDX-License-Identifier: Apache-2.0
+#include "frontend/Aot.h"
+#include "frontend/AotImpl.h"
+
+#include "codegen/CPrinter.h"
+#include "codegen/ClangJit.h"
+#include "ir/Error.h"
+#include "passes/PassManager.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <unistd.h>
+
+namespace kiln::aot {
+
+namespace {
+
+bool is_c_identifier(const std::string &s) {
+  if (s.empty() || std::isdigit((unsigned char)s[0]))
+    return false;
+  for (char c : s)
+    if (!std::isalnum((unsigned char)c) && c != '_')
+      return false;
+  return true;
+}
+
+/// Checks \p init against the {param}/{state} parameters of \p f.
+void check_initial_state(const Function &f,
+                         const std::vector<HostTensor> &init) {
+  std::vector<const Value *> state = state_params(f);
+  if (init.empty())
+    return;
+  if (init.size() != state.size())
+    throw Error("aot: " + std::to_string(init.size()) +
+                " initial state tensors for " + std::to_string(state.size()) +
+                " {param}/{state} parameters of @" + f.name());
+  for (size_t i = 0; i < state.size(); ++i)
+    if (init[i].type() != state[i]->type())
+      throw Error("aot: the initial value of %" + state[i]->name() + " is " +
+                  type_str(init[i].type()) + ", the parameter is " +
+                  type_str(state[i]->type()));
+}
+
+/// 64-bit FNV-1a of \p s: names the blob file by content so that the object
+/// cache (keyed by the C source) never returns stale weights.
+uint64_t fnv1a(const std::string &s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+/// Writes \p blob to a content-named file in the temp directory (kept: the
+/// same weights name the same file) and returns its path.
+std::string write_blob(const std::string &blob) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(blob));
+  namespace fs = std::filesystem;
+  fs::path p = fs::temp_directory_path() /
+               ("kiln-aot-" + std::string(hex) + "-" +
+                std::to_string(blob.size()) + ".bin");
+  std::error_code ec;
+  if (fs::exists(p, ec) && fs::file_size(p, ec) == blob.size())
+    return p.string();
+  fs::path tmp = p.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(blob.data(), std::streamsize(blob.size()));
+    if (!out)
+      throw Error("aot: cannot write " + tmp.string());
+  }
+  fs::rename(tmp, p, ec);
+  if (ec)
+    throw Error("aot: cannot write " + p.string() + ": " + ec.message());
+  return p.string();
+}
+
+long long arena_from_source(const std::string &src, const std::string &name,
+                            long long fallback) {
+  std::smatch m;
+  std::regex re("const long long " + name + "_arena_bytes = ([0-9]+)ll;");
+  if (std::regex_search(src, m, re))
+    return std::atoll(m[1].str().c_str());
+  return fallback;
+}
+
+} // namespace
+
+std::vector<const Value *> state_params(const Function &f) {
+  std::vector<const Value *> r;
+  for (const auto &p : f.params())
+    if (p->arg_kind() != ArgKind::Input)
+      r.push_back(p.get());
+  return r;
+}
+
+AotResult compile(const Function &f, const AotOptions &options) {
+  std::string name =
+      options.name.empty() ? codegen::c_identifier(f.name()) : options.name;
+  if (!is_c_identifier(name))
+    throw Error("aot: the name '" + name + "' is not a C identifier");
+  check_initial_state(f, options.initial_state);
+  Module m;
+  Function *g = m.add_function(f.clone());
+  if (options.canonicalize) {
+    PassContext ctx;
+    canonicalize(m, ctx);
+  }
+  loop::Program program = lower(*g, options.lower);
+  AotResult r;
+  r.num_kernels = program.kernels.size();
+  r.c_source = codegen::emit_c(program, name);
+  r.arena_bytes = arena_from_source(r.c_source, name, program.arena_bytes);
+  StateLayout layout = state_layout(*g, options.initial_state);
+  if (!options.weights_file.empty()) {
+    r.weights_file = side_file(*g, layout, options.initial_state);
+    r.c_source += side_file_loader_c(name, layout, r.weights_file,
+                                     options.weights_file);
+  } else if (options.initial_state.empty()) {
+    r.c_source += zero_init_c(name, layout);
+  } else {
+    std::string blob = embedded_blob(layout, options.initial_state);
+    r.c_source += embedded_init_c(name, layout, write_blob(blob));
+  }
+  codegen::CCompileOptions co;
+  co.cpu = options.cpu;
+  co.name = name;
+  co.use_cache = options.use_cache;
+  Status s = codegen::compile_c_to_object(r.c_source, co, r.object);
+  if (!s)
+    throw Error("aot: compiling @" + f.name() + " for cpu '" + options.cpu +
+                "' failed:\n" + s.message());
+  r.header = header(*g, name, r.arena_bytes, options.weights_file);
+  return r;
+}
+
+} // namespace kiln::aot

@@ -1,0 +1,67 @@
+/// \file
+/// Ahead-of-time compilation (docs/aot.md): a Graph IR function becomes an
+/// ELF object and a C header that run it with no kiln library, no LLVM and
+/// no Python: link the object with libc, libm and libomp. The object
+/// defines, for a symbol prefix NAME (the function's name by default):
+///
+///   int NAME_run(const void *const *inputs, void *const *outputs,
+///                void *arena, void *const *state);
+///   const long long NAME_arena_bytes;
+///   int NAME_init_state(void *const *state);
+///
+/// NAME_init_state copies the initial parameters and state into the
+/// caller's buffers: embedded in the object (default), or read from a side
+/// file (safetensors) named when the object is built or set at run time.
+/// A training step ({updates} results) runs the same way: its parameters
+/// and optimizer state are updated in place in the caller's buffers.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/Graph.h"
+#include "ir/HostTensor.h"
+#include "passes/Lower.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::aot {
+
+struct AotOptions {
+  /// The symbol prefix and header guard; "" means the function's name. It
+  /// must be a C identifier.
+  std::string name;
+  /// An LLVM CPU name ("x86-64-v3", "skylake-avx512") or "native".
+  std::string cpu = "x86-64-v3";
+  /// Run canonicalize before lowering.
+  bool canonicalize = true;
+  LowerOptions lower;
+  /// One tensor per {param}/{state} parameter, in order, of the parameter's
+  /// type; empty means zeros.
+  std::vector<HostTensor> initial_state;
+  /// "" embeds initial_state in the object. Otherwise the path (as the
+  /// program will open it) of the safetensors side file that holds it:
+  /// NAME_init_state reads it, and AotResult::weights_file holds its bytes.
+  std::string weights_file;
+  /// Use the on-disk object cache.
+  bool use_cache = true;
+};
+
+/// What compile() produced; nothing is written to disk.
+struct AotResult {
+  std::string object;       ///< the relocatable ELF object
+  std::string header;       ///< NAME.h
+  std::string weights_file; ///< the side file's bytes (weights_file only)
+  std::string c_source;     ///< the C that made the object
+  long long arena_bytes = 0;
+  size_t num_kernels = 0;
+};
+
+/// Compiles \p f ahead of time. Throws kiln::Error on a bad name, CPU,
+/// initial_state that does not match the parameters, or a failed compile.
+AotResult compile(const Function &f, const AotOptions &options = {});
+
+/// The C header of \p f for the prefix \p name (compile() calls it).
+std::string header(const Function &f, const std::string &name,
+                   long long arena_bytes, const std::string &weights_file);
+
+} // namespace kiln::aot
