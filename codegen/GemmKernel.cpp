@@ -211,12 +211,18 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
 }
 
 /// Names of the parameters in a C parameter list ("const float *restrict
-/// x, int n" -> "x, n").
+/// x, int n, float b2[4]" -> "x, n, b2").
 std::string param_names(const std::string &params) {
   std::string out;
   std::stringstream ss(params);
   for (std::string p; std::getline(ss, p, ',');) {
-    size_t e = p.find_last_not_of(" \t\n[]0123456789");
+    size_t e = p.find_last_not_of(" \t\n");
+    for (size_t open; e != std::string::npos && p[e] == ']';) {
+      open = p.rfind('[', e);
+      e = open == std::string::npos || open == 0
+              ? std::string::npos
+              : p.find_last_not_of(" \t\n", open - 1);
+    }
     size_t s = p.find_last_of(" \t\n*", e);
     out += (out.empty() ? "" : ", ") + p.substr(s + 1, e - s);
   }

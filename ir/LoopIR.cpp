@@ -189,6 +189,13 @@ StmtPtr gemm(GemmDesc d) {
   return s;
 }
 
+StmtPtr conv2d(Conv2dDesc d) {
+  auto s = std::make_shared<Stmt>();
+  s->op = StmtOp::Conv2d;
+  s->conv = std::make_shared<Conv2dDesc>(std::move(d));
+  return s;
+}
+
 int Program::new_var(DType t, const std::string &hint) {
   var_names.push_back(hint);
   var_types.push_back(t);
@@ -264,10 +271,24 @@ public:
           << pad << "  epilogue " << expr(g.epilogue) << "\n";
       return;
     }
+    case StmtOp::Conv2d:
+      conv2d(*s->conv, pad);
+      return;
     }
   }
 
 private:
+  void conv2d(const Conv2dDesc &c, const std::string &pad) {
+    os_ << pad << "conv2d " << p_.buffers[size_t(c.out)].name << " = "
+        << p_.buffers[size_t(c.x)].name << " * "
+        << p_.buffers[size_t(c.w)].name << " [n=" << c.N << ", c=" << c.C
+        << ", h=" << c.H << ", w=" << c.W << ", o=" << c.O << ", k=" << c.KH
+        << "x" << c.KW << ", stride=" << c.stride_h << "x" << c.stride_w
+        << ", pad=" << c.pad_h << "x" << c.pad_w << ", dil=" << c.dil_h << "x"
+        << c.dil_w << ", groups=" << c.groups << "]\n"
+        << pad << "  epilogue " << expr(c.epilogue) << "\n";
+  }
+
   const Program &p_;
   std::ostringstream &os_;
 };

@@ -4,8 +4,8 @@
 /// the Graph IR; one C-family printer (codegen/) turns it into C/OpenMP or
 /// CUDA. It is small on purpose: buffers, loops, stores, scalar variables,
 /// expressions with the same meaning as the Graph IR's elementwise ops, and
-/// one micro-kernel node (Gemm) that the printer expands into a specialized
-/// contraction with an ordinary-expression epilogue.
+/// two micro-kernel nodes (Gemm, Conv2d) that the printer expands into
+/// specialized contractions with an ordinary-expression epilogue.
 ///
 ///   kernel k0 "matmul+add+relu" (writes %h)
 ///     parallel for i0 in [0, 256)
@@ -131,6 +131,7 @@ enum class StmtOp {
   Decl,   ///< declares scalar `var` of `dtype` = value
   Assign, ///< var = value
   Gemm,   ///< a contraction micro-kernel (see GemmDesc)
+  Conv2d, ///< an implicit-GEMM convolution (see Conv2dDesc)
 };
 
 struct Stmt;
@@ -152,6 +153,25 @@ struct GemmDesc {
   int acc_var = -1, batch_var = -1, i_var = -1, j_var = -1;
 };
 
+/// out[n][o][oh][ow] = epilogue(sum over c in o's group, kh, kw of
+/// w[o][c][kh][kw] * x[n][g*C/groups + c][oh*stride_h - pad_h + kh*dil_h]
+/// [ow*stride_w - pad_w + kw*dil_w]), zero padding: an f32 NCHW x OIHW
+/// convolution that the printer expands into the implicit-GEMM kernel of
+/// codegen/Gemm.h (emit_conv2d). x, w and out are contiguous row-major
+/// (x from x_offset, w from w_offset); out is [N, O, OH, OW].
+struct Conv2dDesc {
+  int x = -1, w = -1, out = -1; ///< buffers
+  int64_t x_offset = 0, w_offset = 0;
+  int64_t N = 1, C = 1, H = 1, W = 1; ///< input
+  int64_t O = 1, KH = 1, KW = 1;      ///< weight: O x C/groups x KH x KW
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1, groups = 1;
+  /// The stored value: an expression of the accumulator var `acc_var` (f32)
+  /// and the index vars `n_var`, `o_var`, `oh_var`, `ow_var`.
+  ExprPtr epilogue;
+  int acc_var = -1, n_var = -1, o_var = -1, oh_var = -1, ow_var = -1;
+};
+
 struct Stmt {
   StmtOp op;
   // For:
@@ -166,6 +186,7 @@ struct Stmt {
   ExprPtr value;
   DType dtype = DType::F32; ///< Decl
   std::shared_ptr<GemmDesc> gemm;
+  std::shared_ptr<Conv2dDesc> conv; ///< Conv2d
 };
 
 StmtPtr block(std::vector<StmtPtr> body);
@@ -175,6 +196,7 @@ StmtPtr store(int buffer, ExprPtr index, ExprPtr value);
 StmtPtr decl(int var, DType t, ExprPtr init);
 StmtPtr assign(int var, ExprPtr value);
 StmtPtr gemm(GemmDesc d);
+StmtPtr conv2d(Conv2dDesc d);
 
 // ---- Programs ---------------------------------------------------------------
 

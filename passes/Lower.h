@@ -29,13 +29,17 @@ struct LowerOptions {
   /// false: every node gets its own buffer and kernel (the unfused program,
   /// to check that fusion changes no value).
   bool fuse = true;
-  /// Contractions (matmul) as Gemm micro-kernel nodes when their operands
-  /// are strided views of buffers; false: plain loop nests.
+  /// Contractions as micro-kernel nodes: matmuls (Gemm) whose operands are
+  /// strided views of buffers, f32 conv2d (Conv2d) whose operands are
+  /// contiguous buffers; false: plain loop nests.
   bool use_gemm = true;
   /// Smaller matmuls (m*n*k) stay plain loop nests: a packed kernel is
   /// about 150 lines of C, which costs compile time that small products
   /// never pay back.
   int64_t gemm_min_work = 64 * 64 * 64;
+  /// Smaller f32 convolutions (output elements times C/groups*KH*KW) stay
+  /// direct loop nests instead of implicit-GEMM Conv2d nodes (use_gemm).
+  int64_t conv_min_work = 64 * 64 * 64;
   /// Loops with fewer iterations (times the work inside) than this run on
   /// one thread.
   int64_t parallel_threshold = 32768;

@@ -60,6 +60,9 @@ public:
   /// A matmul as a Gemm micro-kernel node, or nullptr when its operands are
   /// not strided views of buffers of its dtype (rank <= 3).
   StmtPtr gemm_kernel(const Node &c, const Value *root, int out);
+  /// A conv2d as a Conv2d implicit-GEMM node, or nullptr when it is not f32,
+  /// is small, or its operands are not contiguous buffers.
+  StmtPtr conv_kernel(const Node &c, const Value *root, int out);
   StmtPtr opaque_kernel(const Node &n, int out);
 
   /// Row fusion (LowerRows.cpp): reductions computed per row inside the

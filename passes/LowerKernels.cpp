@@ -299,11 +299,88 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   return loop::block({loop::gemm(std::move(g))});
 }
 
+namespace {
+
+/// The buffer and offset of \p v when value_at(v, vars) is a load of an f32
+/// buffer at offset + the row-major flat index of the fresh index vars.
+bool contiguous(Lowering &l, const Value *v, int &buffer, int64_t &offset) {
+  const Shape &s = v->type().shape;
+  std::vector<int> vars;
+  Index idx;
+  for (size_t d = 0; d < s.size(); ++d) {
+    vars.push_back(l.new_var("i"));
+    idx.push_back(loop::var(vars.back()));
+  }
+  ExprPtr e = l.value_at(v, idx);
+  std::map<int, int64_t> coef;
+  offset = 0;
+  if (e->op != Op::Load || e->dtype != DType::F32 ||
+      !affine(e->args[0], 1, coef, offset))
+    return false;
+  int64_t stride = 1;
+  for (size_t d = s.size(); d-- > 0;) {
+    if (s[d] > 1 && coef[vars[d]] != stride)
+      return false;
+    coef.erase(vars[d]);
+    stride *= s[d];
+  }
+  for (const auto &[var, c] : coef)
+    if (c != 0)
+      return false;
+  buffer = e->buffer;
+  return true;
+}
+
+} // namespace
+
+StmtPtr Lowering::conv_kernel(const Node &c, const Value *root, int out) {
+  const Shape &xs = c.operand(0)->type().shape,
+              &ws = c.operand(1)->type().shape, &s = c.type().shape;
+  if (!opts_.use_gemm || c.type().dtype != DType::F32 ||
+      prog_.buffers[size_t(out)].dtype != DType::F32 ||
+      numel(s) * ws[1] * ws[2] * ws[3] < opts_.conv_min_work)
+    return nullptr;
+  loop::Conv2dDesc d;
+  if (!contiguous(*this, c.operand(0), d.x, d.x_offset) ||
+      !contiguous(*this, c.operand(1), d.w, d.w_offset))
+    return nullptr;
+  std::vector<int64_t> st = c.ints_attr("stride"), pd = c.ints_attr("padding"),
+                       dl = c.ints_attr("dilation");
+  d.out = out;
+  d.N = xs[0];
+  d.C = xs[1];
+  d.H = xs[2];
+  d.W = xs[3];
+  d.O = ws[0];
+  d.KH = ws[2];
+  d.KW = ws[3];
+  d.stride_h = st[0];
+  d.stride_w = st[1];
+  d.pad_h = pd[0];
+  d.pad_w = pd[1];
+  d.dil_h = dl[0];
+  d.dil_w = dl[1];
+  d.groups = c.int_attr("groups");
+  d.acc_var = new_var("acc", DType::F32);
+  d.n_var = new_var("n");
+  d.o_var = new_var("o");
+  d.oh_var = new_var("oh");
+  d.ow_var = new_var("ow");
+  overrides[c.result()] = loop::var(d.acc_var, DType::F32);
+  d.epilogue = value_at(root, {loop::var(d.n_var), loop::var(d.o_var),
+                               loop::var(d.oh_var), loop::var(d.ow_var)});
+  overrides.erase(c.result());
+  return loop::block({loop::conv2d(std::move(d))});
+}
+
 StmtPtr Lowering::contraction_kernel(const Node &c, const Value *root,
                                      int out) {
   if (c.op() == OpKind::Matmul)
     if (StmtPtr g = gemm_kernel(c, root, out))
       return g;
+  if (c.op() == OpKind::Conv2d)
+    if (StmtPtr k = conv_kernel(c, root, out))
+      return k;
   const Shape &s = c.type().shape;
   DType t = acc_type(c.type().dtype);
   int64_t cost = c.op() == OpKind::Matmul
