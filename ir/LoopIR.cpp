@@ -280,12 +280,12 @@ public:
 private:
   void conv2d(const Conv2dDesc &c, const std::string &pad) {
     os_ << pad << "conv2d " << p_.buffers[size_t(c.out)].name << " = "
-        << p_.buffers[size_t(c.x)].name << " * "
-        << p_.buffers[size_t(c.w)].name << " [n=" << c.N << ", c=" << c.C
-        << ", h=" << c.H << ", w=" << c.W << ", o=" << c.O << ", k=" << c.KH
-        << "x" << c.KW << ", stride=" << c.stride_h << "x" << c.stride_w
-        << ", pad=" << c.pad_h << "x" << c.pad_w << ", dil=" << c.dil_h << "x"
-        << c.dil_w << ", groups=" << c.groups << "]\n"
+        << p_.buffers[size_t(c.x)].name << " * " << p_.buffers[size_t(c.w)].name
+        << " [n=" << c.N << ", c=" << c.C << ", h=" << c.H << ", w=" << c.W
+        << ", o=" << c.O << ", k=" << c.KH << "x" << c.KW
+        << ", stride=" << c.stride_h << "x" << c.stride_w << ", pad=" << c.pad_h
+        << "x" << c.pad_w << ", dil=" << c.dil_h << "x" << c.dil_w
+        << ", groups=" << c.groups << "]\n"
         << pad << "  epilogue " << expr(c.epilogue) << "\n";
   }
 
