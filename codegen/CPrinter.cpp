@@ -452,6 +452,24 @@ public:
     }
   }
 
+  /// Buffer \p b shares memory with another of \p bufs: a Temp that
+  /// overlaps it in the arena, or a State with its arg_index.
+  bool shares_arena(int b, const std::set<int> &bufs) const {
+    const loop::Buffer &x = p_.buffers[size_t(b)];
+    for (int o : bufs) {
+      const loop::Buffer &y = p_.buffers[size_t(o)];
+      if (o == b || x.kind != y.kind)
+        continue;
+      if (x.kind == loop::BufferKind::State && x.arg_index == y.arg_index)
+        return true;
+      if (x.kind == loop::BufferKind::Temp &&
+          x.arena_offset < y.arena_offset + y.bytes() &&
+          y.arena_offset < x.arena_offset + x.bytes())
+        return true;
+    }
+    return false;
+  }
+
   void kernel(const loop::Kernel &k) {
     std::vector<StmtPtr> gemms;
     for (const StmtPtr &s : k.body->body)
@@ -472,10 +490,11 @@ public:
       const loop::Buffer &buf = p_.buffers[size_t(b)];
       bool ro = buf.kind == loop::BufferKind::Input ||
                 buf.kind == loop::BufferKind::Constant;
+      // An in-place pair of the memory plan shares bytes: no restrict.
       os_ << "  " << (ro ? "const " : "") << storage_type(buf.dtype)
-          << " *restrict " << expr_.buf(b) << " = (" << (ro ? "const " : "")
-          << storage_type(buf.dtype) << " *)B[" << b << "]; /* " << buf.name
-          << " */\n";
+          << (shares_arena(b, bufs) ? " *" : " *restrict ") << expr_.buf(b)
+          << " = (" << (ro ? "const " : "") << storage_type(buf.dtype)
+          << " *)B[" << b << "]; /* " << buf.name << " */\n";
     }
     stmt(k.body, 1);
     os_ << "}\n\n";

@@ -7,6 +7,7 @@
 #include "ir/Error.h"
 #include "ir/Interpreter.h"
 #include "ir/OpRegistry.h"
+#include "passes/PlanMemory.h"
 
 #include <algorithm>
 
@@ -329,6 +330,11 @@ void Lowering::emit_result_copies() {
 }
 
 void Lowering::layout_arena() {
+  if (opts_.plan_memory) {
+    plan_memory(prog_);
+    after_memory_plan(prog_, opts_.check_memory);
+    return;
+  }
   int64_t off = 0;
   for (loop::Buffer &b : prog_.buffers) {
     if (b.kind != loop::BufferKind::Temp)
@@ -337,6 +343,7 @@ void Lowering::layout_arena() {
     off += (b.bytes() + 63) / 64 * 64;
   }
   prog_.arena_bytes = off;
+  after_memory_plan(prog_, opts_.check_memory);
 }
 
 loop::Program Lowering::run() {

@@ -43,6 +43,12 @@ struct LowerOptions {
   /// Loops with fewer iterations (times the work inside) than this run on
   /// one thread.
   int64_t parallel_threshold = 32768;
+  /// Place Temp buffers with plan_memory (passes/PlanMemory.h), reusing
+  /// dead buffers' bytes; false: one arena slot per buffer.
+  bool plan_memory = true;
+  /// Verify the arena plan with check_memory (always on in builds without
+  /// NDEBUG and under $KILN_CHECK_MEMORY=1).
+  bool check_memory = false;
 };
 
 /// Lowers \p f. Throws kiln::Error when an op cannot be lowered.

@@ -7,6 +7,7 @@
 #include "ir/Printer.h"
 #include "passes/Lower.h"
 #include "passes/PassManager.h"
+#include "passes/PlanMemory.h"
 #include "tools/ToolSupport.h"
 
 #include <cstring>
@@ -37,6 +38,9 @@ options:
                             (default), the Loop IR of every function after
                             lowering (fusion), or the generated C
   --no-fuse                 with --emit=loop|c: one kernel per node
+  --print-memory-plan       lower every function and print its arena plan:
+                            each buffer (name, producing ops, bytes, live
+                            kernels, offset), then a totals line
   -o FILE                   write the module to FILE instead of stdout
   --list-passes             list the registered passes
   --op-reference            print the op reference (docs/ops.md)
@@ -50,6 +54,7 @@ struct Options {
   bool split = false;
   std::string emit = "kir";
   bool fuse = true;
+  bool print_memory = false;
   PassManagerOptions pm;
 };
 
@@ -101,6 +106,8 @@ int parse_args(int argc, char **argv, Options &o) {
         std::cerr << "kiln-opt: error: --emit takes kir, loop or c\n";
         return 2;
       }
+    } else if (!std::strcmp(a, "--print-memory-plan")) {
+      o.print_memory = true;
     } else if (!std::strcmp(a, "--no-fuse")) {
       o.fuse = false;
     } else if (!std::strcmp(a, "--split-input-file")) {
@@ -153,7 +160,7 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   diags.print(std::cerr);
   if (!m)
     return false;
-  if (o.emit == "kir") {
+  if (o.emit == "kir" && !o.print_memory) {
     print_module(*m, out);
     return true;
   }
@@ -161,8 +168,11 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   lo.fuse = o.fuse;
   for (const auto &f : m->functions()) {
     loop::Program p = lower(*f, lo);
-    out << (o.emit == "loop" ? loop::to_string(p)
-                             : codegen::emit_c(p, "kiln_" + f->name()));
+    if (o.emit != "kir")
+      out << (o.emit == "loop" ? loop::to_string(p)
+                               : codegen::emit_c(p, "kiln_" + f->name()));
+    if (o.print_memory)
+      out << memory_report(p);
   }
   return true;
 }

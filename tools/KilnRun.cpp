@@ -11,6 +11,7 @@
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "passes/PassManager.h"
+#include "passes/PlanMemory.h"
 #include "runtime/Safetensors.h"
 #include "tools/ToolSupport.h"
 
@@ -56,6 +57,9 @@ options:
   --bench N          time N runs of the compiled function: median, min, max
   --threads N        OpenMP threads of the compiled code (default: all)
   --print-ir         print the module that is run
+  --memory           print the compiled program's arena plan: each buffer
+                     (name, producing ops, bytes, live kernels, offset), then
+                     memory: arena_bytes=A lower_bound=L no_reuse=N peak_at=K
   --show N           print the first N values of each result (default 8)
   -h, --help         this text
 )";
@@ -67,7 +71,7 @@ struct Options {
   int64_t int_max = 10;
   bool canonicalize = true, print_ir = false;
   int64_t show = 8;
-  bool interpret = false, check = false;
+  bool interpret = false, check = false, memory = false;
   double tolerance = 1e-4;
   int64_t bench = 0, threads = 0;
 };
@@ -119,6 +123,8 @@ int parse_args(int argc, char **argv, Options &o) {
         return 2;
     } else if (a == "--interpret") {
       o.interpret = true;
+    } else if (a == "--memory") {
+      o.memory = true;
     } else if (a == "--check") {
       o.check = true;
     } else if (a == "--tolerance" && i + 1 < argc) {
@@ -336,6 +342,8 @@ bool execute(const Function &f, const Options &o,
                   .count();
   std::fprintf(stderr, "kiln-run: compiled @%s in %.1f ms: %zu kernels\n",
                f.name().c_str(), ms, exe->program().kernels.size());
+  if (o.memory)
+    std::printf("%s", memory_report(exe->program()).c_str());
   std::vector<HostTensor> copy = args;
   results = exe->run_all(copy);
   if (o.bench > 0)
