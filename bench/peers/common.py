@@ -74,10 +74,14 @@ def run_all(tool, args, bench_fn):
         else:
             print(f"{name:16s} skipped: {r.get('note')}", flush=True)
         rows.append(r)
+        write(tool, args, rows)  # after each row: a timeout keeps the rest
+    print(f"wrote {args.json}")
+
+
+def write(tool, args, rows):
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"tool": tool, "threads": args.threads,
                    "python": platform.python_version(), "rows": rows}, f,
                   indent=2)
         f.write("\n")
-    print(f"wrote {args.json}")
