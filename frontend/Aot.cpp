@@ -57,15 +57,16 @@ uint64_t fnv1a(const std::string &s) {
   return h;
 }
 
-/// Writes \p blob to a content-named file in the temp directory (kept: the
-/// same weights name the same file) and returns its path.
+/// Writes \p blob to a content-named file in the temp directory (the same
+/// weights name the same file, so the object cache stays valid) and returns
+/// its path. compile() removes it after compiling.
 std::string write_blob(const std::string &blob) {
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(blob));
   namespace fs = std::filesystem;
-  fs::path p = fs::temp_directory_path() /
-               ("kiln-aot-" + std::string(hex) + "-" +
-                std::to_string(blob.size()) + ".bin");
+  fs::path p =
+      fs::temp_directory_path() / ("kiln-aot-" + std::string(hex) + "-" +
+                                   std::to_string(blob.size()) + ".bin");
   std::error_code ec;
   if (fs::exists(p, ec) && fs::file_size(p, ec) == blob.size())
     return p.string();
@@ -119,21 +120,26 @@ AotResult compile(const Function &f, const AotOptions &options) {
   r.c_source = codegen::emit_c(program, name);
   r.arena_bytes = arena_from_source(r.c_source, name, program.arena_bytes);
   StateLayout layout = state_layout(*g, options.initial_state);
+  std::string blob_path;
   if (!options.weights_file.empty()) {
     r.weights_file = side_file(*g, layout, options.initial_state);
-    r.c_source += side_file_loader_c(name, layout, r.weights_file,
-                                     options.weights_file);
+    r.c_source +=
+        side_file_loader_c(name, layout, r.weights_file, options.weights_file);
   } else if (options.initial_state.empty()) {
     r.c_source += zero_init_c(name, layout);
   } else {
     std::string blob = embedded_blob(layout, options.initial_state);
-    r.c_source += embedded_init_c(name, layout, write_blob(blob));
+    blob_path = write_blob(blob);
+    r.c_source += embedded_init_c(name, layout, blob_path);
   }
   codegen::CCompileOptions co;
   co.cpu = options.cpu;
   co.name = name;
-  co.use_cache = options.use_cache;
+  // Objects with large weights stay out of the cache.
+  co.use_cache = options.use_cache && layout.blob_bytes <= (16ll << 20);
   Status s = codegen::compile_c_to_object(r.c_source, co, r.object);
+  if (!blob_path.empty())
+    std::remove(blob_path.c_str());
   if (!s)
     throw Error("aot: compiling @" + f.name() + " for cpu '" + options.cpu +
                 "' failed:\n" + s.message());

@@ -46,8 +46,8 @@ std::string c_array(const std::string &var, const std::vector<long long> &v) {
 /// the data buffer starts at a multiple of 8 bytes.
 std::string side_file_json(const Function &f, const StateLayout &l) {
   std::ostringstream os;
-  os << "{\"__metadata__\":{\"producer\":\"kilnc\",\"function\":\""
-     << f.name() << "\"}";
+  os << "{\"__metadata__\":{\"producer\":\"kilnc\",\"function\":\"" << f.name()
+     << "\"}";
   for (size_t i = 0; i < l.names.size(); ++i) {
     os << ",\"" << l.names[i] << "\":{\"dtype\":\""
        << safetensors_dtype(l.types[i].dtype) << "\",\"shape\":[";
@@ -140,12 +140,11 @@ std::string zero_init_c(const std::string &name, const StateLayout &l) {
 std::string embedded_init_c(const std::string &name, const StateLayout &l,
                             const std::string &blob_path) {
   std::string blob = name + "_initial_blob";
-  std::string asm_text = ".pushsection .rodata." + blob +
-                         ",\"a\",@progbits\n.balign 64\n.hidden " + blob +
-                         "\n.type " + blob + ",@object\n" + blob +
-                         ":\n.incbin \"" + blob_path + "\"\n.size " + blob +
-                         ", " + std::to_string(l.blob_bytes) +
-                         "\n.popsection\n";
+  std::string asm_text =
+      ".pushsection .rodata." + blob +
+      ",\"a\",@progbits\n.balign 64\n.hidden " + blob + "\n.type " + blob +
+      ",@object\n" + blob + ":\n.incbin \"" + blob_path + "\"\n.size " + blob +
+      ", " + std::to_string(l.blob_bytes) + "\n.popsection\n";
   std::ostringstream os;
   os << "\n/* initial parameters and state: embedded */\n"
      << "extern const unsigned char " << blob
@@ -177,8 +176,8 @@ std::string side_file_loader_c(const std::string &name, const StateLayout &l,
         "kiln_FILE *);\n"
      << "static const char *" << name << "_weights_path = " << c_string(path)
      << ";\n"
-     << "static const char " << name << "_expected_header[] = "
-     << c_string(expect) << ";\n"
+     << "static const char " << name
+     << "_expected_header[] = " << c_string(expect) << ";\n"
      << c_array(name + "_state_nbytes", l.bytes) << "void " << name
      << "_set_weights_file(const char *path) { " << name
      << "_weights_path = path; }\n"

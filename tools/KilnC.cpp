@@ -93,8 +93,8 @@ int parse_args(int argc, char **argv, Options &o) {
     }
   }
   if (o.input.empty() || o.output.empty()) {
-    std::cerr << "kilnc: error: " << (o.input.empty() ? "no input file" : "no -o")
-              << "\n"
+    std::cerr << "kilnc: error: "
+              << (o.input.empty() ? "no input file" : "no -o") << "\n"
               << kUsage;
     return 2;
   }
@@ -115,9 +115,9 @@ std::unique_ptr<Module> load(const Options &o, const Function *&f) {
   diags.print(std::cerr);
   if (!m)
     return nullptr;
-  f = o.func.empty() ? (m->functions().empty() ? nullptr
-                                               : m->functions()[0].get())
-                     : m->find(o.func);
+  f = o.func.empty()
+          ? (m->functions().empty() ? nullptr : m->functions()[0].get())
+          : m->find(o.func);
   if (!f) {
     std::cerr << o.input << ": error: "
               << (o.func.empty() ? "the module has no function"
@@ -226,10 +226,9 @@ int run(const Options &o) {
     files.emplace_back(o.weights_file, r.weights_file);
   if (!write_all(files))
     return 1;
-  std::fprintf(stderr,
-               "kilnc: @%s: %zu kernels, object %zu bytes, arena %lld bytes\n",
-               f->name().c_str(), r.num_kernels, r.object.size(),
-               r.arena_bytes);
+  std::fprintf(
+      stderr, "kilnc: @%s: %zu kernels, object %zu bytes, arena %lld bytes\n",
+      f->name().c_str(), r.num_kernels, r.object.size(), r.arena_bytes);
   return 0;
 }
 

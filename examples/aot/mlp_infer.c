@@ -37,11 +37,9 @@ int main(void) {
   float *x = alloc64(mlp_INPUT_0_BYTES);
   float *probs = alloc64(mlp_OUTPUT_0_BYTES);
   void *arena = alloc64(mlp_arena_bytes);
-  static const long long state_bytes[] = {mlp_STATE_0_BYTES, mlp_STATE_1_BYTES,
-                                          mlp_STATE_2_BYTES, mlp_STATE_3_BYTES};
   void *state[mlp_NUM_STATE];
   for (int i = 0; i < mlp_NUM_STATE; ++i)
-    state[i] = alloc64(state_bytes[i]);
+    state[i] = alloc64(mlp_STATE_BYTES[i]);
   if (mlp_init_state(state) != 0) {
     fprintf(stderr, "mlp_infer: cannot load the weights\n");
     return 1;

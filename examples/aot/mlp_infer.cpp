@@ -31,10 +31,8 @@ struct Mlp {
   Buffer arena = alloc64(mlp_arena_bytes);
 
   Mlp() {
-    const long long bytes[] = {mlp_STATE_0_BYTES, mlp_STATE_1_BYTES,
-                               mlp_STATE_2_BYTES, mlp_STATE_3_BYTES};
     std::vector<void *> ptrs;
-    for (long long b : bytes) {
+    for (long long b : mlp_STATE_BYTES) {
       state.push_back(alloc64(b));
       ptrs.push_back(state.back().get());
     }

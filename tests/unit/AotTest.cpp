@@ -1,0 +1,275 @@
+/// \file
+/// Ahead-of-time compilation (frontend/Aot.h, docs/aot.md): the example MLP
+/// compiled to an object, linked by the system compiler with the programs of
+/// examples/aot/ and only libc, libm and libomp, prints the JIT's results;
+/// with weights embedded and from a side file; the header's constants.
+// SPDX-License-Identifier: Apache-2.0
+#include "frontend/Aot.h"
+#include "frontend/Compile.h"
+#include "ir/Parser.h"
+#include "runtime/Safetensors.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <unistd.h>
+
+using namespace kiln;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct WorkDir {
+  fs::path path;
+  WorkDir() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() /
+           ("kiln-aot-test-" + std::to_string(::getpid()) + "-" +
+            std::to_string(counter++));
+    fs::create_directories(path);
+  }
+  ~WorkDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  void write(const std::string &name, const std::string &bytes) const {
+    std::ofstream(path / name, std::ios::binary) << bytes;
+  }
+};
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+bool have_program(const std::string &name) {
+  return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+std::unique_ptr<Module> load(const std::string &path) {
+  std::string text = slurp(fs::path(KILN_SOURCE_DIR) / path);
+  Diagnostics diags;
+  auto m = parse_and_verify(text, path, diags);
+  REQUIRE(m);
+  return m;
+}
+
+std::unique_ptr<Module> load_mlp() { return load("examples/models/mlp.kir"); }
+
+/// Seeded random values for the {param}s of \p f and zeros for its
+/// {state}s, in order.
+std::vector<HostTensor> random_state(const Function &f) {
+  std::mt19937 rng(7);
+  std::normal_distribution<double> normal(0.0, 0.5);
+  std::vector<HostTensor> r;
+  for (const auto &p : f.params())
+    if (p->arg_kind() != ArgKind::Input) {
+      HostTensor t(p->type());
+      for (int64_t i = 0; p->arg_kind() == ArgKind::Param && i < t.numel(); ++i)
+        t.set(i, normal(rng));
+      r.push_back(std::move(t));
+    }
+  return r;
+}
+
+/// The JIT's probabilities for the examples' input x[i] = ((i%13)-6)/4.
+std::vector<double> jit_probs(const Function &f,
+                              const std::vector<HostTensor> &state) {
+  auto exe = compile(f);
+  auto names = exe->state_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    exe->set_state(names[i], state[i]);
+  HostTensor x(f.param(0)->type());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, double(float(int(i % 13) - 6) / 4.0f));
+  HostTensor y = exe->run({x})[0];
+  std::vector<double> r;
+  for (int64_t i = 0; i < y.numel(); ++i)
+    r.push_back(y.get(i));
+  return r;
+}
+
+/// Every number of \p text after the first ':' of each line that has one,
+/// or of every line (the C example prints a title line first).
+std::vector<double> numbers(const std::string &text, bool skip_title) {
+  std::istringstream in(text);
+  std::string line;
+  std::vector<double> r;
+  if (skip_title)
+    std::getline(in, line);
+  while (std::getline(in, line)) {
+    size_t colon = line.rfind(':');
+    std::istringstream ls(colon == std::string::npos ? line
+                                                     : line.substr(colon + 1));
+    double v;
+    while (ls >> v)
+      r.push_back(v);
+  }
+  return r;
+}
+
+/// The JIT's losses of 30 steps of examples/aot/mlp_train.c's batch.
+std::vector<double> jit_losses(const Function &f,
+                               const std::vector<HostTensor> &state) {
+  auto exe = compile(f);
+  auto names = exe->state_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    exe->set_state(names[i], state[i]);
+  HostTensor x(f.param(0)->type()), labels(f.param(1)->type());
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, double(float((7 * i) % 11 - 5) / 4.0f));
+  for (int64_t n = 0; n < labels.numel(); ++n)
+    labels.set_int(n, n % 4);
+  std::vector<double> r;
+  for (int step = 0; step < 30; ++step)
+    r.push_back(exe->run({x, labels})[0].get(0));
+  return r;
+}
+
+/// Builds \p source with \p compiler against mlp.o in \p dir, runs it and
+/// returns its standard output.
+std::string build_and_run(const WorkDir &dir, const std::string &compiler,
+                          const std::string &source, const std::string &flags,
+                          const std::string &object = "mlp.o") {
+  std::string src = (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / source);
+  std::string cmd = "cd " + dir.path.string() + " && " + compiler + " -O2 " +
+                    flags + " -I. " + src + " " + object + " -o prog " +
+                    "-L/usr/lib/llvm-14/lib -lomp -lm " +
+                    "-Wl,-rpath,/usr/lib/llvm-14/lib >build.txt 2>&1 && " +
+                    "./prog >out.txt 2>err.txt";
+  int rc = std::system(cmd.c_str());
+  INFO(cmd << "\n"
+           << slurp(dir.path / "build.txt") << slurp(dir.path / "err.txt"));
+  REQUIRE(rc == 0);
+  return slurp(dir.path / "out.txt");
+}
+
+void check_close(const std::vector<double> &got,
+                 const std::vector<double> &want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    CHECK(std::fabs(got[i] - want[i]) <= 1e-6 + 1e-5 * std::fabs(want[i]));
+  }
+}
+
+} // namespace
+
+TEST_CASE("aot: the header declares the ABI and the tensors", "[aot]") {
+  auto m = load_mlp();
+  aot::AotOptions o;
+  o.use_cache = false;
+  aot::AotResult r = aot::compile(*m->functions()[0], o);
+  CHECK(r.object.compare(0, 4,
+                         "\x7f"
+                         "ELF") == 0);
+  CHECK(r.arena_bytes > 0);
+  CHECK_THAT(r.header,
+             Catch::Contains("int mlp_run(const void *const *inputs") &&
+                 Catch::Contains("extern const long long mlp_arena_bytes;") &&
+                 Catch::Contains("#define mlp_INPUT_0_NAME \"x\"") &&
+                 Catch::Contains("mlp_INPUT_0_SHAPE[] = {4, 16};") &&
+                 Catch::Contains("#define mlp_STATE_3_NAME \"b2\"") &&
+                 Catch::Contains("#define mlp_OUTPUT_0_BYTES 160LL") &&
+                 Catch::Contains("int mlp_init_state(void *const *state);") &&
+                 Catch::Contains("extern \"C\""));
+}
+
+TEST_CASE("aot: bad names and initial state are errors", "[aot]") {
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  aot::AotOptions o;
+  o.name = "9lives";
+  CHECK_THROWS_WITH(aot::compile(f, o), Catch::Contains("not a C identifier"));
+  o.name = "";
+  o.initial_state = random_state(f);
+  o.initial_state.pop_back();
+  CHECK_THROWS_WITH(aot::compile(f, o), Catch::Contains("3 initial state"));
+  o.initial_state = random_state(f);
+  o.initial_state[1] = HostTensor(TensorType{DType::F32, {31}});
+  CHECK_THROWS_WITH(aot::compile(f, o), Catch::Contains("%b1 is f32[31]"));
+  o.initial_state = random_state(f);
+  o.cpu = "no-such-cpu";
+  CHECK_THROWS_WITH(aot::compile(f, o), Catch::Contains("no-such-cpu"));
+}
+
+TEST_CASE("aot: examples/aot programs print the JIT's results", "[aot]") {
+  if (!have_program("cc") || !have_program("c++")) {
+    WARN("no cc or c++ on PATH: the examples are not built");
+    return;
+  }
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> state = random_state(f);
+  std::vector<double> want = jit_probs(f, state);
+  WorkDir dir;
+  aot::AotOptions o;
+  o.initial_state = state;
+  SECTION("embedded weights, C and C++") {
+    aot::AotResult r = aot::compile(f, o);
+    dir.write("mlp.o", r.object);
+    dir.write("mlp.h", r.header);
+    check_close(numbers(build_and_run(dir, "cc", "mlp_infer.c",
+                                      "-std=c11 -Wall -Wextra -Werror"),
+                        true),
+                want);
+    check_close(numbers(build_and_run(dir, "c++", "mlp_infer.cpp",
+                                      "-std=c++17 -Wall -Wextra -Werror"),
+                        false),
+                want);
+  }
+  SECTION("weights from a side file") {
+    o.weights_file = (dir.path / "mlp.safetensors").string();
+    aot::AotResult r = aot::compile(f, o);
+    CHECK(r.object.find("mlp.safetensors") != std::string::npos);
+    dir.write("mlp.o", r.object);
+    dir.write("mlp.h", r.header);
+    dir.write("mlp.safetensors", r.weights_file);
+    // kiln reads the side file back as the same tensors.
+    NamedTensors back;
+    REQUIRE(read_safetensors(o.weights_file, back).is_ok());
+    REQUIRE(back.size() == 4);
+    CHECK(back[0].first == "b1");
+    CHECK(back[0].second.bit_equal(state[1]));
+    check_close(
+        numbers(build_and_run(dir, "cc", "mlp_infer.c", "-std=c11"), true),
+        want);
+  }
+}
+
+TEST_CASE("aot: examples/aot/mlp_train.c trains as the JIT does", "[aot]") {
+  if (!have_program("cc")) {
+    WARN("no cc on PATH: the example is not built");
+    return;
+  }
+  auto m = load("examples/aot/mlp_train.kir");
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> state = random_state(f);
+  std::vector<double> want = jit_losses(f, state);
+  CHECK(want.back() < want.front()); // it learns
+  WorkDir dir;
+  aot::AotOptions o;
+  o.initial_state = state;
+  aot::AotResult r = aot::compile(f, o);
+  CHECK_THAT(r.header, Catch::Contains("#define mlp_train_INPUT_1_NAME "
+                                       "\"labels\"") &&
+                           Catch::Contains("#define mlp_train_NUM_OUTPUTS 1"));
+  dir.write("mlp_train.o", r.object);
+  dir.write("mlp_train.h", r.header);
+  std::vector<double> got =
+      numbers(build_and_run(dir, "cc", "mlp_train.c",
+                            "-std=c11 -Wall -Wextra -Werror", "mlp_train.o"),
+              false);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("step " << i);
+    CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
+  }
+}
