@@ -224,6 +224,14 @@ TEST_CASE("aot: examples/aot programs print the JIT's results", "[aot]") {
                                       "-std=c++17 -Wall -Wextra -Werror"),
                         false),
                 want);
+    // run_model.c: any model from the header's tables (6 digits).
+    std::string out = build_and_run(
+        dir, "cc", "run_model.c",
+        "-std=c11 -Wall -Wextra -Werror -DMODEL=mlp '-DMODEL_H=\"mlp.h\"'");
+    std::vector<double> head = numbers(out, true);
+    REQUIRE(head.size() == 4);
+    for (size_t i = 0; i < 4; ++i)
+      CHECK(std::fabs(head[i] - want[i]) <= 1e-5 * std::fabs(want[i]) + 1e-7);
   }
   SECTION("weights from a side file") {
     o.weights_file = (dir.path / "mlp.safetensors").string();
