@@ -44,9 +44,9 @@ namespace {
 
 struct Options {
   std::vector<std::string> workloads = {
-      "mlp_infer",  "mlp_infer_b1", "mlp_train",  "resnet18_infer",
-      "resnet18_train", "gpt_train", "lstm_train", "dcgan_step",
-      "deep_mlp_memory"};
+      "mlp_infer",      "mlp_infer_b1",   "mlp_train",
+      "resnet18_infer", "resnet18_train", "gpt_train",
+      "lstm_train",     "dcgan_step",     "deep_mlp_memory"};
   bool reduced = false, check = false;
   int runs = 0, threads = 0;
   double peak = 0, max_step_s = 30;
@@ -73,10 +73,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 /// BENCHMARKS.md "GFLOP per step".
 double gflop_per_step(const std::string &name) {
   static const std::vector<std::pair<std::string, double>> table = {
-      {"mlp_infer", 0.953},      {"mlp_infer_b1", 0.0037},
-      {"mlp_train", 2.86},       {"resnet18_infer", 17.8},
-      {"resnet18_train", 53.3},  {"gpt_train", 22.5},
-      {"lstm_train", 11.3},      {"dcgan_step", 27.1},
+      {"mlp_infer", 0.953},     {"mlp_infer_b1", 0.0037},
+      {"mlp_train", 2.86},      {"resnet18_infer", 17.8},
+      {"resnet18_train", 53.3}, {"gpt_train", 22.5},
+      {"lstm_train", 11.3},     {"dcgan_step", 27.1},
       {"deep_mlp_memory", 25.8}};
   for (const auto &[n, g] : table)
     if (n == name)
@@ -285,10 +285,10 @@ Options parse_args(int argc, char **argv) {
 }
 
 json row_json(const Row &r, double peak) {
-  json j = {{"workload", r.name},       {"gflop_per_step", r.gflop},
+  json j = {{"workload", r.name},         {"gflop_per_step", r.gflop},
             {"compile_cold_s", r.cold_s}, {"compile_warm_s", r.warm_s},
-            {"first_run_s", r.first_s}, {"arena_bytes", r.arena_bytes},
-            {"skipped", r.skipped},     {"note", r.note}};
+            {"first_run_s", r.first_s},   {"arena_bytes", r.arena_bytes},
+            {"skipped", r.skipped},       {"note", r.note}};
   if (!std::isnan(r.out0))
     j["first_output"] = r.out0;
   if (!std::isnan(r.check_err))
@@ -321,6 +321,18 @@ void print_row(const Row &r, double peak) {
     std::printf("  vs interp %.1e", r.check_err);
   std::printf("\n");
   std::fflush(stdout);
+}
+
+void write_json(const Options &opt, const json &rows) {
+  json out = {{"tool", "kiln"},
+              {"reduced", opt.reduced},
+              {"threads", opt.threads},
+              {"peak_gflops", opt.peak},
+              {"rows", rows}};
+  std::filesystem::path path(opt.json_path);
+  if (path.has_parent_path())
+    std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path) << out.dump(2) << "\n";
 }
 
 /// A fresh, empty compile cache for this process.
@@ -361,16 +373,8 @@ int main(int argc, char **argv) try {
     }
     print_row(r, opt.peak);
     rows.push_back(row_json(r, opt.peak));
+    write_json(opt, rows); // after each row: a timeout keeps the rest
   }
-  json out = {{"tool", "kiln"},
-              {"reduced", opt.reduced},
-              {"threads", opt.threads},
-              {"peak_gflops", opt.peak},
-              {"rows", rows}};
-  std::filesystem::path path(opt.json_path);
-  if (path.has_parent_path())
-    std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path) << out.dump(2) << "\n";
   std::filesystem::remove_all(cache);
   std::printf("wrote %s\n", opt.json_path.c_str());
   return 0;
