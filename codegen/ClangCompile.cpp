@@ -18,6 +18,7 @@
 #include <clang/Frontend/TextDiagnosticPrinter.h>
 #include <clang/Lex/PreprocessorOptions.h>
 #include <llvm/ADT/StringMap.h>
+#include <llvm/ADT/Triple.h>
 #include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/IR/LLVMContext.h>
@@ -196,9 +197,22 @@ void init_llvm_once() {
   });
 }
 
-TargetSpec target_spec(const std::string &cpu) {
+/// Every target LLVM was built with, once: for cross-compilation.
+static void init_all_targets_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
+    llvm::InitializeAllAsmParsers();
+  });
+}
+
+TargetSpec target_spec(const std::string &cpu, const std::string &triple) {
   TargetSpec spec;
-  spec.triple = llvm::sys::getProcessTriple();
+  spec.triple = triple.empty() ? llvm::sys::getProcessTriple()
+                               : llvm::Triple::normalize(triple);
   if (cpu != "native") {
     spec.cpu = cpu;
     return spec;
@@ -217,6 +231,8 @@ Status compile_c_uncached(const std::string &source, const std::string &file,
                           const TargetSpec &target, int opt_level,
                           std::string &object, CompileStats &stats) {
   init_llvm_once();
+  if (target.triple != llvm::sys::getProcessTriple())
+    init_all_targets_once();
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> module;
   auto t0 = std::chrono::steady_clock::now();

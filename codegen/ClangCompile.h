@@ -24,7 +24,8 @@ struct TargetSpec {
 void init_llvm_once();
 
 /// The target \p cpu names: "native" is the host CPU with every host feature.
-TargetSpec target_spec(const std::string &cpu);
+/// \p triple: "" for the process triple, else an LLVM triple.
+TargetSpec target_spec(const std::string &cpu, const std::string &triple = "");
 
 /// Compiles \p source (named \p file in diagnostics) with the cc1 \p flags,
 /// then runs the opt_level pipeline and machine code generation for

@@ -177,9 +177,9 @@ Status compile_object(const std::string &source, const CCompileOptions &opts,
     stats.cache_hit = true;
     return Status::ok();
   }
-  Status s = detail::compile_c_uncached(source, file, flags,
-                                        detail::target_spec(opts.cpu),
-                                        opts.opt_level, object, stats);
+  Status s = detail::compile_c_uncached(
+      source, file, flags, detail::target_spec(opts.cpu, opts.triple),
+      opts.opt_level, object, stats);
   if (s && !path.empty())
     detail::cache_store(path, object);
   return s;
@@ -188,7 +188,7 @@ Status compile_object(const std::string &source, const CCompileOptions &opts,
 } // namespace
 
 std::vector<std::string> c_compile_flags(const CCompileOptions &opts) {
-  detail::TargetSpec target = detail::target_spec(opts.cpu);
+  detail::TargetSpec target = detail::target_spec(opts.cpu, opts.triple);
   std::vector<std::string> flags = {"-triple", target.triple, "-target-cpu",
                                     target.cpu};
   for (const std::string &f : target.features) {

@@ -25,6 +25,10 @@ struct CCompileOptions {
   /// "native": the host CPU with every host feature (JIT). Any LLVM CPU name
   /// ("x86-64-v3", "skylake-avx512") targets that CPU instead (AOT objects).
   std::string cpu = "native";
+  /// "": the process's target triple. An LLVM triple such as
+  /// "aarch64-linux-gnu" cross-compiles (compile_c_to_object only; with a
+  /// named cpu, e.g. "generic").
+  std::string triple;
   /// Consult and fill the object cache. KILN_CACHE=0 in the environment
   /// turns the cache off whatever this says.
   bool use_cache = true;

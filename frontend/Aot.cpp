@@ -133,7 +133,13 @@ AotResult compile(const Function &f, const AotOptions &options) {
     r.c_source += embedded_init_c(name, layout, blob_path);
   }
   codegen::CCompileOptions co;
-  co.cpu = options.cpu;
+  co.triple = options.triple;
+  co.cpu = !options.cpu.empty()     ? options.cpu
+           : options.triple.empty() ? "x86-64-v3"
+                                    : "generic";
+  if (co.cpu == "native" && !co.triple.empty())
+    throw Error("aot: cpu 'native' needs the host triple, not '" + co.triple +
+                "'");
   co.name = name;
   // Objects with large weights stay out of the cache.
   co.use_cache = options.use_cache && layout.blob_bytes <= (16ll << 20);
@@ -141,8 +147,9 @@ AotResult compile(const Function &f, const AotOptions &options) {
   if (!blob_path.empty())
     std::remove(blob_path.c_str());
   if (!s)
-    throw Error("aot: compiling @" + f.name() + " for cpu '" + options.cpu +
-                "' failed:\n" + s.message());
+    throw Error("aot: compiling @" + f.name() + " for cpu '" + co.cpu + "'" +
+                (co.triple.empty() ? "" : " of " + co.triple) + " failed:\n" +
+                s.message());
   r.header = header(*g, name, r.arena_bytes, options.weights_file);
   return r;
 }

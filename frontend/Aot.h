@@ -30,8 +30,12 @@ struct AotOptions {
   /// The symbol prefix and header guard; "" means the function's name. It
   /// must be a C identifier.
   std::string name;
-  /// An LLVM CPU name ("x86-64-v3", "skylake-avx512") or "native".
-  std::string cpu = "x86-64-v3";
+  /// An LLVM CPU name ("x86-64-v3", "skylake-avx512") or "native" (host
+  /// only); "": "x86-64-v3" for the host, "generic" for another triple.
+  std::string cpu;
+  /// "": the host's target triple; else an LLVM triple to cross-compile
+  /// for, e.g. "aarch64-linux-gnu" (ELF targets).
+  std::string triple;
   /// Run canonicalize before lowering.
   bool canonicalize = true;
   LowerOptions lower;

@@ -142,8 +142,8 @@ std::string embedded_init_c(const std::string &name, const StateLayout &l,
   std::string blob = name + "_initial_blob";
   std::string asm_text =
       ".pushsection .rodata." + blob +
-      ",\"a\",@progbits\n.balign 64\n.hidden " + blob + "\n.type " + blob +
-      ",@object\n" + blob + ":\n.incbin \"" + blob_path + "\"\n.size " + blob +
+      ",\"a\",%progbits\n.balign 64\n.hidden " + blob + "\n.type " + blob +
+      ",%object\n" + blob + ":\n.incbin \"" + blob_path + "\"\n.size " + blob +
       ", " + std::to_string(l.blob_bytes) + "\n.popsection\n";
   std::ostringstream os;
   os << "\n/* initial parameters and state: embedded */\n"

@@ -40,8 +40,11 @@ options:
   --weights-file PATH  write the initial values to the safetensors file PATH
                        and have NAME_init_state read it at run time, instead
                        of embedding them in the object
-  --cpu CPU            an LLVM CPU name, e.g. x86-64-v3 (default),
-                       skylake-avx512, or native
+  --cpu CPU            an LLVM CPU name, e.g. x86-64-v3 (default for the
+                       host), skylake-avx512, native (host only), generic
+                       (default for another --triple)
+  --triple T           cross-compile for the LLVM triple T, e.g.
+                       aarch64-linux-gnu (default: this machine's)
   --no-canonicalize    compile the function as written
   --no-cache           do not use the compile cache
   -h, --help           this text
@@ -49,7 +52,7 @@ options:
 
 struct Options {
   std::string input, output, header, func, name, weights, weights_file;
-  std::string cpu = "x86-64-v3";
+  std::string cpu, triple;
   bool allow_unused = false, canonicalize = true, use_cache = true;
 };
 
@@ -73,6 +76,8 @@ int parse_args(int argc, char **argv, Options &o) {
       o.weights = argv[++i];
     } else if (a == "--weights-file" && has) {
       o.weights_file = argv[++i];
+    } else if (a == "--triple" && has) {
+      o.triple = argv[++i];
     } else if (a == "--cpu" && has) {
       o.cpu = argv[++i];
     } else if (a == "--allow-unused") {
@@ -214,6 +219,7 @@ int run(const Options &o) {
   aot::AotOptions ao;
   ao.name = o.name;
   ao.cpu = o.cpu;
+  ao.triple = o.triple;
   ao.canonicalize = o.canonicalize;
   ao.use_cache = o.use_cache;
   ao.weights_file = o.weights_file;
