@@ -19,6 +19,9 @@
 ///     start), place each unit at the best-fitting gap between the units
 ///     already placed whose intervals overlap its own, or above them all.
 ///     Keep the smallest arena; stop once it equals the lower bound.
+///  5. Promotion. While above the bound, move the units that reach the top
+///     of the best plan to the front of its order and place again (32
+///     rounds at most).
 // SPDX-License-Identifier: Apache-2.0
 #include "passes/PlanMemory.h"
 
@@ -356,6 +359,48 @@ orderings(const std::vector<Unit> &units, const std::vector<int64_t> &live) {
   return keys;
 }
 
+/// Places \p units in every ordering, then (while above \p bound) moves the
+/// units that reach the top of the best plan to the front of its order and
+/// places again; returns the smallest plan's offsets.
+std::vector<int64_t> search(const std::vector<Unit> &units,
+                            const std::vector<int64_t> &live, int64_t bound,
+                            bool stop, int64_t &best_arena,
+                            std::string &strategy) {
+  std::vector<int64_t> best, offset;
+  std::vector<size_t> best_order;
+  best_arena = INT64_MAX;
+  auto consider = [&](const std::vector<size_t> &order, const char *name) {
+    int64_t arena = place(units, order, offset);
+    if (arena < best_arena) {
+      best_arena = arena;
+      best = offset;
+      best_order = order;
+      strategy = name;
+    }
+    return stop && best_arena <= bound;
+  };
+  for (const auto &[name, key] : orderings(units, live)) {
+    std::vector<size_t> order(units.size());
+    std::iota(order.begin(), order.end(), 0);
+    const std::vector<int64_t> &k = key;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return k[a] != k[b] ? k[a] > k[b] : units[a].size > units[b].size;
+    });
+    if (consider(order, name))
+      return best;
+  }
+  std::vector<size_t> order = best_order;
+  for (int round = 0; round < 32 && !units.empty(); ++round) {
+    int64_t top = place(units, order, offset);
+    std::stable_partition(order.begin(), order.end(), [&](size_t i) {
+      return offset[i] + units[i].size == top;
+    });
+    if (consider(order, "promote"))
+      break;
+  }
+  return best;
+}
+
 } // namespace
 
 namespace {
@@ -427,27 +472,10 @@ MemoryStats plan_memory(loop::Program &p, const PlanOptions &options) {
     return options.in_place && in_place_ok(p, p.kernels[size_t(k)], x, y);
   });
   MemoryStats st = stats_of(p, units);
-  std::vector<int64_t> live = profile(units, p.kernels.size() + 1);
-  std::vector<int64_t> best, offset;
-  int64_t best_arena = INT64_MAX;
-  for (const auto &[name, key] : orderings(units, live)) {
-    std::vector<size_t> order(units.size());
-    std::iota(order.begin(), order.end(), 0);
-    const std::vector<int64_t> &k = key;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      if (k[a] != k[b])
-        return k[a] > k[b];
-      return units[a].size > units[b].size;
-    });
-    int64_t arena = place(units, order, offset);
-    if (arena < best_arena) {
-      best_arena = arena;
-      best = offset;
-      st.strategy = name;
-    }
-    if (options.stop_at_lower_bound && best_arena <= st.lower_bound)
-      break;
-  }
+  int64_t best_arena = 0;
+  std::vector<int64_t> best =
+      search(units, profile(units, p.kernels.size() + 1), st.lower_bound,
+             options.stop_at_lower_bound, best_arena, st.strategy);
   int64_t arena = units.empty() ? 0 : best_arena;
   for (size_t b = 0; b < p.buffers.size(); ++b)
     if (p.buffers[b].kind == BufferKind::Temp) {
