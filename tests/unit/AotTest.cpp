@@ -281,3 +281,36 @@ TEST_CASE("aot: examples/aot/mlp_train.c trains as the JIT does", "[aot]") {
     CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
   }
 }
+
+TEST_CASE("aot: an AArch64 object runs under qemu-user as the JIT does",
+          "[aot]") {
+  if (!have_program("aarch64-linux-gnu-gcc") || !have_program("qemu-aarch64")) {
+    WARN("no aarch64-linux-gnu-gcc or qemu-aarch64 (apt-get install "
+         "gcc-aarch64-linux-gnu qemu-user): not run");
+    return;
+  }
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> state = random_state(f);
+  std::vector<double> want = jit_probs(f, state);
+  WorkDir dir;
+  aot::AotOptions o;
+  o.initial_state = state;
+  o.triple = "aarch64-linux-gnu";
+  aot::AotResult r = aot::compile(f, o);
+  CHECK(uint8_t(r.object[18]) == 183); // e_machine EM_AARCH64
+  dir.write("mlp.o", r.object);
+  dir.write("mlp.h", r.header);
+  // The small MLP has no parallel loop: libc and libm suffice.
+  std::string src =
+      (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / "mlp_infer.c");
+  std::string cmd = "cd " + dir.path.string() +
+                    " && aarch64-linux-gnu-gcc -O2 -std=c11 -I. " + src +
+                    " mlp.o -o prog -lm >build.txt 2>&1 && qemu-aarch64 -L "
+                    "/usr/aarch64-linux-gnu ./prog >out.txt 2>err.txt";
+  int rc = std::system(cmd.c_str());
+  INFO(cmd << "\n"
+           << slurp(dir.path / "build.txt") << slurp(dir.path / "err.txt"));
+  REQUIRE(rc == 0);
+  check_close(numbers(slurp(dir.path / "out.txt"), true), want);
+}
