@@ -192,27 +192,32 @@ std::string check_state_aliases(const loop::Program &p,
   return "";
 }
 
-} // namespace
-
-std::string check_memory(const loop::Program &p) {
-  const int end = int(p.kernels.size());
-  std::vector<int> born(p.buffers.size(), -1), dies(p.buffers.size(), -1);
+/// The first and last step at which each buffer is touched (-1: never).
+void lives(const loop::Program &p, std::vector<int> &born,
+           std::vector<int> &dies) {
+  born.assign(p.buffers.size(), -1);
+  dies.assign(p.buffers.size(), -1);
   auto live_at = [&](int b, int step) {
     if (born[size_t(b)] < 0)
       born[size_t(b)] = step;
     dies[size_t(b)] = step;
   };
-  for (int k = 0; k < end; ++k) {
+  for (size_t k = 0; k < p.kernels.size(); ++k) {
     Touch t;
-    touches(*p.kernels[size_t(k)].body, t);
+    touches(*p.kernels[k].body, t);
     for (int b : t.reads)
-      live_at(b, k);
+      live_at(b, int(k));
     for (int b : t.writes)
-      live_at(b, k);
+      live_at(b, int(k));
   }
   for (const loop::UpdateCopy &u : p.updates)
-    live_at(u.from, end);
-  std::vector<int> temps;
+    live_at(u.from, int(p.kernels.size()));
+}
+
+/// Every Temp buffer is an aligned slot inside the arena; \p temps gets
+/// the live ones.
+std::string check_slots(const loop::Program &p, const std::vector<int> &born,
+                        std::vector<int> &temps) {
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const loop::Buffer &buf = p.buffers[b];
     if (buf.kind != loop::BufferKind::Temp || buf.bytes() == 0)
@@ -228,6 +233,18 @@ std::string check_memory(const loop::Program &p) {
     if (born[b] >= 0)
       temps.push_back(int(b));
   }
+  return "";
+}
+
+} // namespace
+
+std::string check_memory(const loop::Program &p) {
+  const int end = int(p.kernels.size());
+  std::vector<int> born, dies, temps;
+  lives(p, born, dies);
+  std::string err = check_slots(p, born, temps);
+  if (!err.empty())
+    return err;
   std::sort(temps.begin(), temps.end(), [&](int a, int b) {
     return p.buffers[size_t(a)].arena_offset <
            p.buffers[size_t(b)].arena_offset;

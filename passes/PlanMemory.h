@@ -17,6 +17,7 @@
 #include "ir/LoopIR.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,11 @@ int64_t arena_size(const loop::Buffer &b);
 /// are not Temp get an empty one).
 std::vector<LiveInterval> live_intervals(const loop::Program &p);
 
+/// Calls \p fn for every buffer access of \p k: loads, stores, Gemm and
+/// Conv2d operands and epilogues.
+void for_each_access(const loop::Kernel &k,
+                     const std::function<void(int buffer, bool write)> &fn);
+
 /// The first kernel that writes \p buffer, or -1.
 int first_writer(const loop::Program &p, int buffer);
 
@@ -63,7 +69,7 @@ bool in_place_ok(const loop::Program &p, const loop::Kernel &k, int in,
 /// the target's arg_index (the same memory), and the copy is dropped.
 /// Safe when exactly one kernel writes the source, no later kernel reads
 /// the state, and that kernel reads the state only in place (in_place_ok).
-/// Returns the number of updates aliased.
+/// Returns the number of updates aliased. (passes/AliasUpdates.cpp)
 int alias_updates(loop::Program &p);
 
 /// What plan_memory decided (and memory_summary recomputes).
