@@ -249,6 +249,15 @@ TEST_CASE("aot: examples/aot programs print the JIT's results", "[aot]") {
     check_close(
         numbers(build_and_run(dir, "cc", "mlp_infer.c", "-std=c11"), true),
         want);
+    // A truncated or foreign side file: init_state fails, the program says
+    // so and exits 1.
+    std::string file = r.weights_file;
+    std::string run = "cd " + dir.path.string() + " && ./prog >/dev/null 2>&1";
+    dir.write("mlp.safetensors", file.substr(0, file.size() - 4));
+    CHECK(std::system(run.c_str()) != 0);
+    file[20] ^= 1;
+    dir.write("mlp.safetensors", file);
+    CHECK(std::system(run.c_str()) != 0);
   }
 }
 
