@@ -101,15 +101,19 @@ std::string memory_timeline_svg(const loop::Program &p) {
     os << left + dx * double(t) << "," << y(double(live[t])) << " "
        << left + dx * double(t + 1) << "," << y(double(live[t])) << " ";
   os << "\"/>\n";
-  auto line = [&](int64_t v, const char *color, const char *label) {
+  // The arena's label at the left, the bound's at the right: they do not
+  // collide when the plan reaches the bound.
+  auto line = [&](int64_t v, const char *color, const char *label, bool right) {
     os << "<line x1=\"" << left << "\" x2=\"" << w - 10 << "\" y1=\""
        << y(double(v)) << "\" y2=\"" << y(double(v)) << "\" stroke=\"" << color
-       << "\" stroke-dasharray=\"4 2\"/>\n<text x=\"" << left + 4 << "\" y=\""
-       << y(double(v)) - 3 << "\" fill=\"" << color << "\">" << label << " "
-       << v << " bytes</text>\n";
+       << "\" stroke-dasharray=\"4 2\"/>\n<text x=\""
+       << (right ? w - 14 : left + 4) << "\" y=\"" << y(double(v)) - 3
+       << "\" fill=\"" << color << "\" text-anchor=\""
+       << (right ? "end" : "start") << "\">" << label << " " << v
+       << " bytes</text>\n";
   };
-  line(st.arena_bytes, "red", "arena");
-  line(st.lower_bound, "blue", "lower bound");
+  line(st.arena_bytes, "red", "arena", false);
+  line(st.lower_bound, "blue", "lower bound", true);
   os << "<text x=\"" << left << "\" y=\"" << h - 10 << "\">kernel order (0 .. "
      << live.size() - 1
      << "; the last step is the {updates} copies)</text>\n</svg>\n";
