@@ -15,5 +15,8 @@ path = os.path.pathsep.join([config.kiln_tools_dir, config.llvm_tools_dir,
                              config.environment.get("PATH", os.environ["PATH"])])
 config.environment["PATH"] = path
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+# Every program lowered by a lit test has its arena plan verified
+# (check_memory, docs/memory.md).
+config.environment["KILN_CHECK_MEMORY"] = "1"
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(("%kiln_bin", config.kiln_bin_root))
