@@ -119,7 +119,7 @@ void entry_points(std::ostream &os, const std::string &name,
      << "extern const long long " << name << "_arena_bytes;\n";
   if (weights_file.empty()) {
     os << "/* Copies the initial parameters and state (embedded in the "
-          "object) into\n   state[0.."
+          "object; zeros\n   when kilnc had no --weights) into state[0.."
        << name << "_NUM_STATE). Returns 0. */\n";
   } else {
     os << "/* Reads the initial parameters and state from the safetensors "

@@ -43,6 +43,7 @@ options:
   --cpu CPU            an LLVM CPU name, e.g. x86-64-v3 (default for the
                        host), skylake-avx512, native (host only), generic
                        (default for another --triple)
+  --target cpu         the CPU backend (the only one kilnc implements)
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
   --no-canonicalize    compile the function as written
@@ -76,6 +77,13 @@ int parse_args(int argc, char **argv, Options &o) {
       o.weights = argv[++i];
     } else if (a == "--weights-file" && has) {
       o.weights_file = argv[++i];
+    } else if (a == "--target" && has) {
+      std::string t = argv[++i];
+      if (t != "cpu") {
+        std::cerr << "kilnc: error: --target " << t
+                  << ": only the cpu target is implemented\n";
+        return 2;
+      }
     } else if (a == "--triple" && has) {
       o.triple = argv[++i];
     } else if (a == "--cpu" && has) {
