@@ -140,15 +140,36 @@ bool distinct(const Expr &index, const std::map<int, int64_t> &loops) {
   return true;
 }
 
+/// \p x and \p y are equal at every point of \p loops: the same tree, or
+/// linear forms equal once loops of extent 1 (always 0) are dropped.
+bool same_value(const Expr *x, const Expr *y,
+                const std::map<int, int64_t> &loops) {
+  if (equal(x, y))
+    return true;
+  std::map<int, int64_t> fx, fy;
+  if (!x || !y || !linear(*x, 1, fx) || !linear(*y, 1, fy))
+    return false;
+  for (auto *f : {&fx, &fy})
+    for (auto it = f->begin(); it != f->end();)
+      if (it->second == 0 ||
+          (loops.count(it->first) && loops.at(it->first) == 1))
+        it = f->erase(it);
+      else
+        ++it;
+  return fx == fy;
+}
+
 /// Loads of \p b in \p e all at \p at (null: none allowed).
-bool loads_at(const Expr *e, int b, const Expr *at) {
+bool loads_at(const Expr *e, int b, const Expr *at,
+              const std::map<int, int64_t> &loops) {
   if (!e)
     return true;
   if (e->op == Op::Load && e->buffer == b &&
-      !(at && equal(e->args[0].get(), at)))
+      !(at && same_value(e->args[0].get(), at, loops)))
     return false;
-  return std::all_of(e->args.begin(), e->args.end(),
-                     [&](const auto &a) { return loads_at(a.get(), b, at); });
+  return std::all_of(e->args.begin(), e->args.end(), [&](const auto &a) {
+    return loads_at(a.get(), b, at, loops);
+  });
 }
 
 /// Kernel \p k may overwrite \p dying with \p born element by element.
@@ -157,8 +178,8 @@ bool exact_in_place(const loop::Kernel &k, int dying, int born) {
   int stores = 0;
   const Stmt *s = lone_store(*k.body, loops, stores);
   return s && s->buffer == born && distinct(*s->index, loops) &&
-         loads_at(s->index.get(), dying, nullptr) &&
-         loads_at(s->value.get(), dying, s->index.get());
+         loads_at(s->index.get(), dying, nullptr, loops) &&
+         loads_at(s->value.get(), dying, s->index.get(), loops);
 }
 
 /// State buffers that share an arg_index (an update computed in place):

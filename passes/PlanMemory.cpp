@@ -172,14 +172,39 @@ bool single_store(const StmtPtr &s, std::map<int, int64_t> &extents,
   }
 }
 
-/// Every load of \p buffer in \p e is at \p index.
-bool loads_only_at(const ExprPtr &e, int buffer, const ExprPtr &index) {
+/// \p a and \p b have the same value at every point of the loops
+/// \p extents: the same expression, or the same affine form once the loops
+/// of extent 1 (always 0) are dropped.
+bool same_index(const ExprPtr &a, const ExprPtr &b,
+                const std::map<int, int64_t> &extents) {
+  if (same_expr(a, b))
+    return true;
+  std::map<int, int64_t> ca, cb;
+  int64_t ka = 0, kb = 0;
+  if (!a || !b || !affine(a, ca, ka, 1) || !affine(b, cb, kb, 1))
+    return false;
+  auto strip = [&](std::map<int, int64_t> &c) {
+    for (auto it = c.begin(); it != c.end();) {
+      auto e = extents.find(it->first);
+      bool zero = it->second == 0 || (e != extents.end() && e->second == 1);
+      it = zero ? c.erase(it) : std::next(it);
+    }
+  };
+  strip(ca);
+  strip(cb);
+  return ka == kb && ca == cb;
+}
+
+/// Every load of \p buffer in \p e is at \p index (null: none is).
+bool loads_only_at(const ExprPtr &e, int buffer, const ExprPtr &index,
+                   const std::map<int, int64_t> &extents) {
   if (!e)
     return true;
-  if (e->op == Op::Load && e->buffer == buffer && !same_expr(e->args[0], index))
+  if (e->op == Op::Load && e->buffer == buffer &&
+      !(index && same_index(e->args[0], index, extents)))
     return false;
   for (const ExprPtr &a : e->args)
-    if (!loads_only_at(a, buffer, index))
+    if (!loads_only_at(a, buffer, index, extents))
       return false;
   return true;
 }
@@ -230,8 +255,8 @@ bool in_place_ok(const loop::Program &p, const loop::Kernel &k, int in,
   const loop::Stmt *store = nullptr;
   if (!single_store(k.body, extents, store) || !store || store->buffer != out)
     return false;
-  return loads_only_at(store->value, in, store->index) &&
-         loads_only_at(store->index, in, nullptr) &&
+  return loads_only_at(store->value, in, store->index, extents) &&
+         loads_only_at(store->index, in, nullptr, extents) &&
          injective(store->index, extents);
 }
 

@@ -59,8 +59,10 @@ int first_writer(const loop::Program &p, int buffer);
 
 /// True when kernel \p k may store its output \p out over its input \p in:
 /// k is a nest of plain loops with one Store, to \p out, at an index that
-/// is injective over the loops, and every load of \p in in k is at exactly
-/// that index; \p in and \p out have the same element size and count.
+/// is injective over the loops, and every load of \p in in k is at that
+/// index (the same expression, or the same affine form once loops of
+/// extent 1 are dropped); \p in and \p out have the same element size and
+/// count.
 bool in_place_ok(const loop::Program &p, const loop::Kernel &k, int in,
                  int out);
 
