@@ -92,6 +92,26 @@ long long arena_from_source(const std::string &src, const std::string &name,
   return fallback;
 }
 
+/// The compile options of \p o: the CPU defaults to x86-64-v3 on an x86-64
+/// host and "generic" otherwise or for another triple.
+codegen::CCompileOptions object_options(const AotOptions &o,
+                                        const std::string &name) {
+  codegen::CCompileOptions co;
+  co.triple = o.triple;
+#if defined(__x86_64__)
+  const char *host_cpu = "x86-64-v3";
+#else
+  const char *host_cpu = "generic";
+#endif
+  co.cpu = !o.cpu.empty() ? o.cpu : o.triple.empty() ? host_cpu : "generic";
+  if (co.cpu == "native" && !co.triple.empty())
+    throw Error("aot: cpu 'native' needs the host triple, not '" + co.triple +
+                "'");
+  co.name = name;
+  co.use_cache = o.use_cache;
+  return co;
+}
+
 } // namespace
 
 std::vector<const Value *> state_params(const Function &f) {
@@ -108,6 +128,7 @@ AotResult compile(const Function &f, const AotOptions &options) {
   if (!is_c_identifier(name))
     throw Error("aot: the name '" + name + "' is not a C identifier");
   check_initial_state(f, options.initial_state);
+  codegen::CCompileOptions co = object_options(options, name);
   Module m;
   Function *g = m.add_function(f.clone());
   if (options.canonicalize) {
@@ -132,17 +153,9 @@ AotResult compile(const Function &f, const AotOptions &options) {
     blob_path = write_blob(blob);
     r.c_source += embedded_init_c(name, layout, blob_path);
   }
-  codegen::CCompileOptions co;
-  co.triple = options.triple;
-  co.cpu = !options.cpu.empty()     ? options.cpu
-           : options.triple.empty() ? "x86-64-v3"
-                                    : "generic";
-  if (co.cpu == "native" && !co.triple.empty())
-    throw Error("aot: cpu 'native' needs the host triple, not '" + co.triple +
-                "'");
-  co.name = name;
-  // Objects with large weights stay out of the cache.
-  co.use_cache = options.use_cache && layout.blob_bytes <= (16ll << 20);
+  // Objects with large embedded weights stay out of the cache.
+  co.use_cache =
+      co.use_cache && (blob_path.empty() || layout.blob_bytes <= (16ll << 20));
   Status s = codegen::compile_c_to_object(r.c_source, co, r.object);
   if (!blob_path.empty())
     std::remove(blob_path.c_str());
