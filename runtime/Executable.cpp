@@ -5,6 +5,7 @@
 
 #include "codegen/ClangJit.h"
 #include "ir/Error.h"
+#include "runtime/Safetensors.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,41 @@ void Executable::set_state(const std::string &name, const HostTensor &value) {
   check_type(value, state_[size_t(i)], "state");
   std::memcpy(state_buffers_[size_t(i)].data(), value.bytes(),
               value.type().bytes());
+}
+
+void Executable::save_state(const std::string &path) const {
+  NamedTensors tensors;
+  for (const Value *v : state_)
+    tensors.emplace_back(v->name(), get_state(v->name()));
+  save_safetensors(path, tensors, {{"function", function_->name()}});
+}
+
+void Executable::load_state(const std::string &path) {
+  NamedTensors tensors = load_safetensors(path);
+  std::vector<HostTensor> values(state_.size());
+  std::vector<bool> found(state_.size(), false);
+  for (auto &[name, t] : tensors) {
+    int i = -1;
+    for (size_t k = 0; k < state_.size(); ++k)
+      if (state_[k]->name() == name)
+        i = int(k);
+    if (i < 0)
+      throw Error(path + ": tensor '" + name +
+                  "' names no param or state of @" + function_->name());
+    if (t.type() != state_[size_t(i)]->type())
+      throw Error(path + ": tensor '" + name + "' is " + type_str(t.type()) +
+                  ", but %" + name + " of @" + function_->name() + " is " +
+                  type_str(state_[size_t(i)]->type()));
+    values[size_t(i)] = std::move(t);
+    found[size_t(i)] = true;
+  }
+  for (size_t k = 0; k < state_.size(); ++k)
+    if (!found[k])
+      throw Error(path + ": no tensor for %" + state_[k]->name() + " (" +
+                  type_str(state_[k]->type()) + ") of @" + function_->name());
+  for (size_t k = 0; k < state_.size(); ++k)
+    std::memcpy(state_buffers_[k].data(), values[k].bytes(),
+                state_[k]->type().bytes());
 }
 
 } // namespace kiln

@@ -70,6 +70,15 @@ public:
   HostTensor get_state(const std::string &name) const;
   /// Overwrites the param or state buffer \p name (same type).
   void set_state(const std::string &name, const HostTensor &value);
+  /// Writes every param and state buffer, by name, to the safetensors file
+  /// \p path (atomically: a temporary file renamed into place). Throws
+  /// kiln::Error when it cannot be written.
+  void save_state(const std::string &path) const;
+  /// Reads every param and state buffer by name from the safetensors file
+  /// \p path (as save_state writes, or kilnc --weights-file). A bad file, a
+  /// missing name, an unknown name or a dtype or shape mismatch throws
+  /// kiln::Error naming it and changes nothing.
+  void load_state(const std::string &path);
 
   const Function &function() const { return *function_; }
   const loop::Program &program() const { return program_; }
