@@ -249,14 +249,6 @@ int run(const Options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
-  Options o;
-  int rc = parse_args(argc, argv, o);
-  if (rc)
-    return rc < 0 ? 0 : rc;
-  try {
-    return run(o);
-  } catch (const std::exception &e) {
-    std::cerr << "kilnc: error: " << e.what() << "\n";
-    return 1;
-  }
+  return kiln::tools::tool_main<Options>("kilnc", argc, argv, parse_args, run,
+                                         /*error_code=*/1);
 }

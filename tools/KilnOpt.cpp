@@ -214,15 +214,6 @@ int run(const Options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
-  Options o;
-  int rc = parse_args(argc, argv, o);
-  if (rc)
-    return rc < 0 ? 0 : rc;
-  try {
-    return run(o);
-  } catch (const std::exception &e) {
-    // Only a bug in kiln gets here: say so plainly, without a stack trace.
-    std::cerr << "kiln-opt: internal error: " << e.what() << "\n";
-    return 3;
-  }
+  return kiln::tools::tool_main<Options>("kiln-opt", argc, argv, parse_args,
+                                         run);
 }
