@@ -136,6 +136,8 @@ std::string emit_gemm(const GemmSpec &spec) {
            " + " + mul(n, s.b_col_stride) + "]";
   };
   c.b_n_unit = s.b_col_stride == 1 || s.b_row_stride != 1;
+  if (!c.b_n_unit && s.b_col_stride > 0)
+    c.b_n_stride = s.b_col_stride;
   c.c_base = [s](const std::string &b) {
     return "C + " + mul(b, s.c_batch_stride);
   };

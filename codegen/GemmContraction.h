@@ -29,6 +29,9 @@ struct Contraction {
   bool a_k_unit = true; ///< A is contiguous along k (packing loop order)
   IndexFn b_at;         ///< (b, k, n) -> element of B
   bool b_n_unit = true; ///< B is contiguous along n
+  /// > 0 when B is contiguous along k with this stride along n (x @ W^T):
+  /// pack_b then transposes vw x vw blocks in registers.
+  int64_t b_n_stride = 0;
   /// When set, replaces the packing loop of B: statements that fill
   /// p[k * NR + n] for k < kc, n < nr from b_at(b_, pc + k, j0 + n).
   std::string b_pack_body;

@@ -133,6 +133,61 @@ std::string pack_a(const Contraction &c) {
        {"N", c.name}});
 }
 
+/// A VW x VW transpose in registers: row i of src (stride lds, contiguous)
+/// becomes column i of dst (stride ldd). log2(VW) stages each swap one bit
+/// of the row index with the same bit of the column index (two-source
+/// shuffles: vpermt2ps with AVX-512).
+std::string transpose_block(const Contraction &c) {
+  const int vw = c.vw;
+  std::ostringstream body;
+  for (int i = 0; i < vw; ++i)
+    body << "  v@VW@f r" << i << " = *(const v@VW@fu *)(src + " << i
+         << " * lds);\n";
+  for (int h = 1; h < vw; h *= 2) {
+    std::string lo, hi;
+    for (int j = 0; j < vw; ++j) {
+      lo += (j ? ", " : "") + str((j & h) ? vw + j - h : j);
+      hi += (j ? ", " : "") + str((j & h) ? vw + j : j + h);
+    }
+    for (int i = 0; i < vw; ++i)
+      if (!(i & h))
+        body << "  { v@VW@f l = __builtin_shufflevector(r" << i << ", r"
+             << (i + h) << ", " << lo << "), u = __builtin_shufflevector(r" << i
+             << ", r" << (i + h) << ", " << hi << "); r" << i << " = l; r"
+             << (i + h) << " = u; }\n";
+  }
+  for (int i = 0; i < vw; ++i)
+    body << "  *(v@VW@fu *)(dst + " << i << " * ldd) = r" << i << ";\n";
+  return fill(R"(__attribute__((min_vector_width(@VBITS@)))
+static inline void @N@_tr(const float *restrict src, long lds,
+    float *restrict dst, long ldd) {
+@BODY@}
+)",
+              {{"BODY", body.str()},
+               {"VBITS", str(vw * 32)},
+               {"VW", str(vw)},
+               {"N", c.name}});
+}
+
+/// The packing loop of a B contiguous along k (x @ W^T): full VW x VW
+/// blocks transposed in registers, the k and n edges copied along k.
+std::string pack_b_transposed(const Contraction &c) {
+  return fill(R"(  long nv_ = nr / @VW@ * @VW@, kv_ = kc / @VW@ * @VW@;
+  for (long n0 = 0; n0 < nv_; n0 += @VW@)
+    for (long k0 = 0; k0 < kv_; k0 += @VW@)
+      @N@_tr(&@SRC@, @LDS@L, p + k0 * @NR@ + n0, @NR@);
+  for (long n = 0; n < nr; ++n)
+    for (long k = n < nv_ ? kv_ : 0; k < kc; ++k)
+      p[k * @NR@ + n] = @AT@;
+)",
+              {{"SRC", c.b_at("b_", "pc + k0", "j0 + n0")},
+               {"AT", c.b_at("b_", "pc + k", "j0 + n")},
+               {"LDS", str(c.b_n_stride)},
+               {"VW", str(c.vw)},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
 /// Packs depth [pc, pc+kc) x columns [j0, j0+nr) of B into one NR-column
 /// micro-panel (row k holds NR consecutive columns), zero-padded.
 std::string pack_b(const Contraction &c) {
@@ -144,8 +199,10 @@ std::string pack_b(const Contraction &c) {
                                   "      p[k * @NR@ + n] = @AT@;\n";
   if (!c.b_pack_body.empty())
     copy = c.b_pack_body;
+  else if (c.b_n_stride > 0)
+    copy = pack_b_transposed(c);
   return fill(
-      R"(__attribute__((noinline)) static void @N@_pack_b(long b_, long pc, long kc, long j0,
+      R"(@TR@__attribute__((noinline)) static void @N@_pack_b(long b_, long pc, long kc, long j0,
     long nr, @PARAMS@, float *restrict p) {
 @COPY@  if (nr < @NR@)
     for (long k = 0; k < kc; ++k)
@@ -153,7 +210,9 @@ std::string pack_b(const Contraction &c) {
         p[k * @NR@ + n] = 0.0f;
 }
 )",
-      {{"COPY", copy},
+      {{"TR",
+        c.b_n_stride > 0 && c.b_pack_body.empty() ? transpose_block(c) : ""},
+       {"COPY", copy},
        {"AT", c.b_at("b_", "pc + k", "j0 + n")},
        {"PARAMS", c.params},
        {"NR", str(c.t.nr)},

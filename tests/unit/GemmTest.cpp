@@ -165,6 +165,24 @@ TEST_CASE("gemm: transposed operands are read in place", "[gemm]") {
   check_gemm<float>(s, /*bias_relu=*/true);
 }
 
+TEST_CASE("gemm: transposed B packed by register transposes", "[gemm]") {
+  GemmSpec s = gemm(67, 300, 150); // k and n edges, several KC blocks
+  s.batch = 2;
+  s.b_row_stride = 1;
+  s.b_col_stride = s.K + 3; // padded rows of W
+  s.b_batch_stride = s.N * s.b_col_stride;
+  s.tiling.kc = 48;
+  check_gemm<float>(s, /*bias_relu=*/true);
+  s.vector_width = 8;
+  check_gemm<float>(s);
+  s.vector_width = 4;
+  check_gemm<float>(s);
+  s = gemm(33, 1100, 600); // small M: per-thread B micro-panels
+  s.b_row_stride = 1;
+  s.b_col_stride = s.K;
+  check_gemm<float>(s, /*bias_relu=*/true);
+}
+
 TEST_CASE("gemm: batches, broadcast batch and output row stride", "[gemm]") {
   GemmSpec s = gemm(33, 40, 20);
   s.batch = 3;
