@@ -314,12 +314,42 @@ public:
       collect(c, bufs);
   }
 
-  /// The buffers a Gemm epilogue reads, in order.
-  static std::vector<int> epilogue_buffers(const loop::GemmDesc &g) {
+  /// The buffers an epilogue reads besides the output \p out, in order.
+  static std::vector<int> epilogue_buffers(const ExprPtr &epilogue, int out) {
     std::set<int> bufs;
-    collect_expr(g.epilogue, bufs);
-    bufs.erase(g.c);
+    collect_expr(epilogue, bufs);
+    bufs.erase(out);
     return std::vector<int>(bufs.begin(), bufs.end());
+  }
+
+  /// The extra C parameters that pass \p bufs to a contraction function.
+  std::string extra_params(const std::vector<int> &bufs) const {
+    std::string r;
+    for (int b : bufs)
+      r += std::string(r.empty() ? "" : ", ") + "const " +
+           storage_type(p_.buffers[size_t(b)].dtype) + " *restrict " +
+           expr_.buf(b);
+    return r;
+  }
+
+  /// Writes a generated contraction function made file-local (`static`),
+  /// so modules linked into one process never collide.
+  void emit_static(std::string src, const std::string &name) {
+    size_t at = src.find("\nvoid " + name + "(");
+    if (at != std::string::npos)
+      src.insert(at + 1, "static ");
+    os_ << src << "\n";
+  }
+
+  /// `NAME(a + a_off, b + b_off, out, epilogue buffers...);`
+  void contraction_call(const std::string &name, int a, int64_t a_off, int b,
+                        int64_t b_off, int out, const ExprPtr &epilogue,
+                        const std::string &pad) {
+    os_ << pad << name << "(" << expr_.buf(a) << " + " << a_off << ", "
+        << expr_.buf(b) << " + " << b_off << ", " << expr_.buf(out);
+    for (int e : epilogue_buffers(epilogue, out))
+      os_ << ", " << expr_.buf(e);
+    os_ << ");\n";
   }
 
   /// Emits `static void NAME(A, B, C, epilogue buffers...)` for \p g.
@@ -338,12 +368,7 @@ public:
     s.b_batch_stride = g.b_batch_stride;
     s.b_row_stride = g.b_row_stride;
     s.b_col_stride = g.b_col_stride;
-    for (int b : epilogue_buffers(g)) {
-      const loop::Buffer &buf = p_.buffers[size_t(b)];
-      s.extra_params += std::string(s.extra_params.empty() ? "" : ", ") +
-                        "const " + storage_type(buf.dtype) + " *restrict " +
-                        expr_.buf(b);
-    }
+    s.extra_params = extra_params(epilogue_buffers(g.epilogue, g.c));
     bool identity = g.epilogue->op == Op::Var && g.epilogue->var == g.acc_var;
     if (!identity)
       s.epilogue = [&, g](const std::string &b, const std::string &i,
@@ -356,29 +381,12 @@ public:
         ep.subst[g.acc_var] = "(" + acc + ")";
         return ep(g.epilogue);
       };
-    // File-local, so modules linked into one process never collide.
-    std::string src = emit_gemm(s), sig = "\nvoid " + name + "(";
-    size_t at = src.find(sig);
-    if (at != std::string::npos)
-      src.insert(at + 1, "static ");
-    os_ << src << "\n";
+    emit_static(emit_gemm(s), name);
   }
 
   void gemm_call(const loop::GemmDesc &g, const std::string &pad) {
-    os_ << pad << kernel_name_ << "_gemm" << gemm_index_++ << "("
-        << expr_.buf(g.a) << " + " << g.a_offset << ", " << expr_.buf(g.b)
-        << " + " << g.b_offset << ", " << expr_.buf(g.c);
-    for (int b : epilogue_buffers(g))
-      os_ << ", " << expr_.buf(b);
-    os_ << ");\n";
-  }
-
-  /// The buffers a Conv2d epilogue reads, in order.
-  static std::vector<int> epilogue_buffers(const loop::Conv2dDesc &c) {
-    std::set<int> bufs;
-    collect_expr(c.epilogue, bufs);
-    bufs.erase(c.out);
-    return std::vector<int>(bufs.begin(), bufs.end());
+    contraction_call(kernel_name_ + "_gemm" + std::to_string(gemm_index_++),
+                     g.a, g.a_offset, g.b, g.b_offset, g.c, g.epilogue, pad);
   }
 
   /// Emits `static void NAME(x, w, out, epilogue buffers...)` for \p c.
@@ -399,10 +407,7 @@ public:
     s.dil_h = c.dil_h;
     s.dil_w = c.dil_w;
     s.groups = c.groups;
-    for (int b : epilogue_buffers(c))
-      s.extra_params += std::string(s.extra_params.empty() ? "" : ", ") +
-                        "const " + storage_type(p_.buffers[size_t(b)].dtype) +
-                        " *restrict " + expr_.buf(b);
+    s.extra_params = extra_params(epilogue_buffers(c.epilogue, c.out));
     if (!(c.epilogue->op == Op::Var && c.epilogue->var == c.acc_var))
       s.epilogue = [&, c](const std::string &n, const std::string &o,
                           const std::string &oh, const std::string &ow,
@@ -415,21 +420,12 @@ public:
         ep.subst[c.acc_var] = "(" + acc + ")";
         return ep(c.epilogue);
       };
-    // File-local, so modules linked into one process never collide.
-    std::string src = emit_conv2d(s), sig = "\nvoid " + name + "(";
-    size_t at = src.find(sig);
-    if (at != std::string::npos)
-      src.insert(at + 1, "static ");
-    os_ << src << "\n";
+    emit_static(emit_conv2d(s), name);
   }
 
   void conv_call(const loop::Conv2dDesc &c, const std::string &pad) {
-    os_ << pad << kernel_name_ << "_conv" << gemm_index_++ << "("
-        << expr_.buf(c.x) << " + " << c.x_offset << ", " << expr_.buf(c.w)
-        << " + " << c.w_offset << ", " << expr_.buf(c.out);
-    for (int b : epilogue_buffers(c))
-      os_ << ", " << expr_.buf(b);
-    os_ << ");\n";
+    contraction_call(kernel_name_ + "_conv" + std::to_string(gemm_index_++),
+                     c.x, c.x_offset, c.w, c.w_offset, c.out, c.epilogue, pad);
   }
 
   /// The Gemm and Conv2d functions of a kernel, numbered in body order.
