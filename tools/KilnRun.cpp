@@ -45,6 +45,9 @@ options:
   --allow-unused     skip tensors of IN that match no parameter
   --outputs OUT      write the results to the safetensors file OUT as out0,
                      out1, ... in return order
+  --save-state FILE  after the run, write every {param} and {state} buffer
+                     (updated in place by a training step) to the
+                     safetensors FILE by name; feed it back with --inputs
   --seed N           seed of the random inputs (default 0)
   --int-max N        integers are drawn from [0, N) (default 10)
   --no-canonicalize  run the function as written
@@ -65,7 +68,7 @@ options:
 )";
 
 struct Options {
-  std::string input, func, inputs, outputs;
+  std::string input, func, inputs, outputs, save_state;
   bool allow_unused = false;
   uint64_t seed = 0;
   int64_t int_max = 10;
@@ -109,6 +112,8 @@ int parse_args(int argc, char **argv, Options &o) {
       o.inputs = argv[++i];
     } else if (a == "--outputs" && i + 1 < argc) {
       o.outputs = argv[++i];
+    } else if (a == "--save-state" && i + 1 < argc) {
+      o.save_state = argv[++i];
     } else if (a == "--allow-unused") {
       o.allow_unused = true;
     } else if (a == "--seed") {
@@ -346,6 +351,8 @@ bool execute(const Function &f, const Options &o,
     std::printf("%s", memory_report(exe->program()).c_str());
   std::vector<HostTensor> copy = args;
   results = exe->run_all(copy);
+  if (!o.save_state.empty())
+    exe->save_state(o.save_state);
   if (o.bench > 0)
     bench(*exe, f, args, o.bench);
   return !o.check || check_results(f, o, args, results);
