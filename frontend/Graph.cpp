@@ -158,8 +158,11 @@ void Graph::update(Tensor target, Tensor next, SourceLoc loc) {
   graph_of({target, next}, "update", loc);
   if (!target.value()->is_param() ||
       target.value()->arg_kind() == ArgKind::Input)
-    throw Error(where(loc) + "update: the target must be a param or state "
-                             "buffer, got " + (target.name().empty() ? "a computed value" : "'" + target.name() + "'"));
+    throw Error(where(loc) +
+                "update: the target must be a param or state "
+                "buffer, got " +
+                (target.name().empty() ? "a computed value"
+                                       : "'" + target.name() + "'"));
   if (target.type() != next.type())
     throw Error(where(loc) + "update: '" + target.name() + "' is " +
                 type_str(target.type()) + " but the new value is " +

@@ -108,7 +108,8 @@ public:
   Tensor constant(double value, TensorType type,
                   SourceLoc loc = SourceLoc::current());
   /// A constant with every element given (row-major), exact for integers.
-  Tensor constant(const HostTensor &value, SourceLoc loc = SourceLoc::current());
+  Tensor constant(const HostTensor &value,
+                  SourceLoc loc = SourceLoc::current());
 
   /// Appends \p t to the function's results, optionally naming it.
   void output(Tensor t, const std::string &name = "");
@@ -124,7 +125,8 @@ public:
                             SourceLoc loc = SourceLoc::current());
   /// apply() for single-result ops.
   Tensor apply1(OpKind op, const std::vector<Tensor> &operands,
-                Attrs attrs = {}, const std::vector<TensorType> &result_types = {},
+                Attrs attrs = {},
+                const std::vector<TensorType> &result_types = {},
                 SourceLoc loc = SourceLoc::current());
 
   /// Enters a naming scope: names made until pop_scope() get "prefix." in
@@ -170,7 +172,9 @@ private:
 /// Scoped naming: `{ NameScope s(g, "attn"); ... }` = push_scope/pop_scope.
 class NameScope {
 public:
-  NameScope(Graph &g, const std::string &prefix) : g_(g) { g_.push_scope(prefix); }
+  NameScope(Graph &g, const std::string &prefix) : g_(g) {
+    g_.push_scope(prefix);
+  }
   ~NameScope() { g_.pop_scope(); }
   NameScope(const NameScope &) = delete;
   NameScope &operator=(const NameScope &) = delete;

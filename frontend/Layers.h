@@ -21,8 +21,9 @@ Tensor logsumexp(Tensor x, std::vector<int64_t> axes, bool keepdims = false,
 /// Normalizes over the last \p normalized_rank axes: (x - mean) /
 /// sqrt(var + eps) (biased variance), then * gamma + beta when given (null
 /// Tensors skip the affine part).
-Tensor layer_norm(Tensor x, Tensor gamma, Tensor beta, int64_t normalized_rank = 1,
-                  double eps = 1e-5, SL loc = SL::current());
+Tensor layer_norm(Tensor x, Tensor gamma, Tensor beta,
+                  int64_t normalized_rank = 1, double eps = 1e-5,
+                  SL loc = SL::current());
 
 /// Batch norm over every axis but 1 (channels; NC or NCHW input).
 struct BatchNormOut {
@@ -38,9 +39,9 @@ BatchNormOut batch_norm_train(Tensor x, Tensor gamma, Tensor beta,
                               double momentum = 0.1, double eps = 1e-5,
                               SL loc = SL::current());
 /// Inference mode: normalizes with the running statistics.
-Tensor batch_norm_infer(Tensor x, Tensor gamma, Tensor beta, Tensor running_mean,
-                        Tensor running_var, double eps = 1e-5,
-                        SL loc = SL::current());
+Tensor batch_norm_infer(Tensor x, Tensor gamma, Tensor beta,
+                        Tensor running_mean, Tensor running_var,
+                        double eps = 1e-5, SL loc = SL::current());
 
 enum class GeluForm { Erf, Tanh };
 /// x * Phi(x) (Erf), or PyTorch's tanh approximation (Tanh).

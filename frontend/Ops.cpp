@@ -197,9 +197,10 @@ Tensor slice(Tensor x, std::vector<int64_t> start, std::vector<int64_t> stop,
   if (step.empty())
     step.assign(start.size(), 1);
   return graph_of({x}, "slice", loc)
-      .apply1(OpKind::Slice, {x},
-              {{"start", ints(start)}, {"stop", ints(stop)}, {"step", ints(step)}},
-              {}, loc);
+      .apply1(
+          OpKind::Slice, {x},
+          {{"start", ints(start)}, {"stop", ints(stop)}, {"step", ints(step)}},
+          {}, loc);
 }
 
 Tensor slice_axis(Tensor x, int64_t axis, int64_t start, int64_t stop, SL loc) {

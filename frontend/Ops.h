@@ -61,7 +61,8 @@ Tensor scalar_like(Tensor like, double value, SL loc = SL::current());
 
 // ---- Sources --------------------------------------------------------------
 /// Element = its index along \p axis.
-Tensor iota(Graph &g, TensorType type, int64_t axis = 0, SL loc = SL::current());
+Tensor iota(Graph &g, TensorType type, int64_t axis = 0,
+            SL loc = SL::current());
 /// Philox bits of (seed, offset, element): uniform in [0, 1) / normal(0, 1).
 /// \p seed and \p offset are i64 scalars (inputs, so each step differs).
 Tensor random_uniform(Tensor seed, Tensor offset, TensorType type,
@@ -79,8 +80,10 @@ Tensor reduce_min(Tensor x, std::vector<int64_t> axes, bool keepdims = false,
 Tensor reduce_mean(Tensor x, std::vector<int64_t> axes, bool keepdims = false,
                    SL loc = SL::current());
 /// Index (i64) of the first maximum / minimum along \p axis.
-Tensor argmax(Tensor x, int64_t axis, bool keepdims = false, SL loc = SL::current());
-Tensor argmin(Tensor x, int64_t axis, bool keepdims = false, SL loc = SL::current());
+Tensor argmax(Tensor x, int64_t axis, bool keepdims = false,
+              SL loc = SL::current());
+Tensor argmin(Tensor x, int64_t axis, bool keepdims = false,
+              SL loc = SL::current());
 
 // ---- Layout ---------------------------------------------------------------
 /// New shape with the same element count; one entry may be -1 (inferred).
@@ -95,7 +98,8 @@ Tensor slice(Tensor x, std::vector<int64_t> start, std::vector<int64_t> stop,
 /// x[..., start:stop, ...] along one axis (negative axis from the end).
 Tensor slice_axis(Tensor x, int64_t axis, int64_t start, int64_t stop,
                   SL loc = SL::current());
-Tensor concat(const std::vector<Tensor> &xs, int64_t axis, SL loc = SL::current());
+Tensor concat(const std::vector<Tensor> &xs, int64_t axis,
+              SL loc = SL::current());
 Tensor pad(Tensor x, std::vector<int64_t> low, std::vector<int64_t> high,
            double value = 0.0, SL loc = SL::current());
 
@@ -134,8 +138,10 @@ struct Pool2dOptions {
   /// avg_pool2d only: count padded zeros in the divisor (PyTorch's default).
   bool count_include_pad = true;
 };
-Tensor max_pool2d(Tensor x, const Pool2dOptions &o = {}, SL loc = SL::current());
-Tensor avg_pool2d(Tensor x, const Pool2dOptions &o = {}, SL loc = SL::current());
+Tensor max_pool2d(Tensor x, const Pool2dOptions &o = {},
+                  SL loc = SL::current());
+Tensor avg_pool2d(Tensor x, const Pool2dOptions &o = {},
+                  SL loc = SL::current());
 
 // ---- Operators ------------------------------------------------------------
 /// The right-hand side of an operator: a Tensor, or a scalar that becomes a

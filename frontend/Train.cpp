@@ -48,7 +48,8 @@ namespace {
 /// Builds the update of one parameter; records new state buffers in \p info.
 class UpdateBuilder {
 public:
-  UpdateBuilder(Graph &g, const Optimizer &o, TrainStepInfo &info, SourceLoc loc)
+  UpdateBuilder(Graph &g, const Optimizer &o, TrainStepInfo &info,
+                SourceLoc loc)
       : g_(g), o_(o), info_(info), loc_(loc) {}
 
   /// The step counter t (incremented once per step), for Adam's bias

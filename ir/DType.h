@@ -9,7 +9,8 @@
 
 namespace kiln {
 
-/// The element types of DESIGN.md, spelled in .kir as f32 f64 f16 bf16 i32 i64 bool.
+/// The element types of DESIGN.md, spelled in .kir as f32 f64 f16 bf16 i32 i64
+/// bool.
 enum class DType { F32, F64, F16, BF16, I32, I64, Bool };
 
 constexpr int kNumDTypes = 7;

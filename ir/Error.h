@@ -66,9 +66,7 @@ public:
     os_ << v;
     return *this;
   }
-  ~CheckFailure() noexcept(false) {
-    throw InternalError(os_.str());
-  }
+  ~CheckFailure() noexcept(false) { throw InternalError(os_.str()); }
 
 private:
   std::ostringstream os_;
@@ -85,6 +83,6 @@ private:
 
 /// Marks a branch that cannot be reached when kiln's invariants hold.
 #define KILN_UNREACHABLE(why)                                                  \
-  throw ::kiln::InternalError(std::string(__FILE__ ":") +                     \
-                              std::to_string(__LINE__) + ": unreachable: " +   \
-                              (why))
+  throw ::kiln::InternalError(std::string(__FILE__ ":") +                      \
+                              std::to_string(__LINE__) +                       \
+                              ": unreachable: " + (why))

@@ -80,8 +80,9 @@ Value *Function::find_value(const std::string &name) const {
 }
 
 Node *Function::try_add(OpKind op, const std::vector<Value *> &operands,
-                        Attrs attrs, const std::vector<TensorType> &result_types,
-                        Loc loc, std::string &err) {
+                        Attrs attrs,
+                        const std::vector<TensorType> &result_types, Loc loc,
+                        std::string &err) {
   std::vector<TensorType> in;
   for (Value *v : operands) {
     KILN_CHECK(v) << op_name(op) << ": null operand";
@@ -89,8 +90,9 @@ Node *Function::try_add(OpKind op, const std::vector<Value *> &operands,
   }
   Attrs norm;
   std::vector<TensorType> out;
-  if (!infer_types(op, in, attrs, result_types.empty() ? nullptr : &result_types,
-                   norm, out, err))
+  if (!infer_types(op, in, attrs,
+                   result_types.empty() ? nullptr : &result_types, norm, out,
+                   err))
     return nullptr;
   auto n = std::unique_ptr<Node>(new Node());
   Node *raw = n.get();
@@ -173,8 +175,8 @@ void Function::replace_all_uses(Value *from, Value *to) {
 void Function::erase(Node *n) {
   KILN_CHECK(n->parent_ == this) << "erasing a node of another function";
   for (const auto &r : n->results_)
-    KILN_CHECK(!r->has_uses()) << "erasing " << n->op_name()
-                               << " whose result is still used";
+    KILN_CHECK(!r->has_uses())
+        << "erasing " << n->op_name() << " whose result is still used";
   if (insert_before_ == n)
     insert_before_ = std::next(n->self_) == body_.end()
                          ? nullptr

@@ -146,7 +146,8 @@ uint16_t float_to_half(float f) {
   if (absx < 0x38800000u) { // subnormal or zero in half
     float a;
     std::memcpy(&a, &absx, 4);
-    // Scale so that the half subnormal unit (2^-24) is 1, round to nearest even.
+    // Scale so that the half subnormal unit (2^-24) is 1, round to nearest
+    // even.
     float scaled = a * 16777216.0f;
     uint32_t m = uint32_t(std::nearbyint(scaled));
     return uint16_t(sign | m);

@@ -45,7 +45,9 @@ public:
   /// Raw storage: numel() * dtype_size() bytes.
   unsigned char *bytes() { return data_.data(); }
   const unsigned char *bytes() const { return data_.data(); }
-  template <typename T> T *data() { return reinterpret_cast<T *>(data_.data()); }
+  template <typename T> T *data() {
+    return reinterpret_cast<T *>(data_.data());
+  }
   template <typename T> const T *data() const {
     return reinterpret_cast<const T *>(data_.data());
   }

@@ -10,8 +10,8 @@
 
 namespace kiln {
 
-std::vector<HostTensor> evaluate_node(const Node &n,
-                                      const std::vector<const HostTensor *> &in) {
+std::vector<HostTensor>
+evaluate_node(const Node &n, const std::vector<const HostTensor *> &in) {
   std::vector<HostTensor> out;
   op_def(n.op()).interp(n, in, out);
   KILN_CHECK(out.size() == n.num_results())

@@ -28,7 +28,7 @@ void apply_updates(const Function &f, const std::vector<HostTensor> &results,
                    std::vector<HostTensor> &args);
 
 /// Evaluates one node on its operand values.
-std::vector<HostTensor> evaluate_node(const Node &n,
-                                      const std::vector<const HostTensor *> &in);
+std::vector<HostTensor>
+evaluate_node(const Node &n, const std::vector<const HostTensor *> &in);
 
 } // namespace kiln

@@ -69,7 +69,8 @@ struct ShapeCtx {
 using ShapeFn = bool (*)(ShapeCtx &c);
 /// Evaluates a node on host tensors: \p in holds its operands, \p out gets
 /// one tensor per result, of the node's result types.
-using InterpFn = void (*)(const Node &n, const std::vector<const HostTensor *> &in,
+using InterpFn = void (*)(const Node &n,
+                          const std::vector<const HostTensor *> &in,
                           std::vector<HostTensor> &out);
 
 struct OpDef {

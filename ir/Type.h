@@ -51,7 +51,8 @@ std::string type_str(const TensorType &t);
 /// stretches). Returns false when they are incompatible.
 bool broadcast_shapes(const Shape &a, const Shape &b, Shape &out);
 
-/// Normalizes an axis in [-rank, rank) to [0, rank); returns -1 when out of range.
+/// Normalizes an axis in [-rank, rank) to [0, rank); returns -1 when out of
+/// range.
 int64_t normalize_axis(int64_t axis, int64_t rank);
 
 } // namespace kiln

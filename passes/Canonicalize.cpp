@@ -67,8 +67,8 @@ bool splat_value(const Value *v, double &out) {
   if (l.empty() || !std::all_of(l.begin(), l.end(),
                                 [&](const Attribute &e) { return e == l[0]; }))
     return false;
-  out = l[0].kind() == Attribute::Kind::Bool ? l[0].as_bool()
-                                             : l[0].as_number();
+  out =
+      l[0].kind() == Attribute::Kind::Bool ? l[0].as_bool() : l[0].as_number();
   return true;
 }
 
@@ -105,7 +105,8 @@ Value *make_constant(Function &f, Node *at, const HostTensor &t) {
     value = Attribute(std::move(l));
   }
   f.set_insert_point(at);
-  Node *c = f.add(OpKind::Constant, {}, {{"value", value}}, {t.type()}, at->loc());
+  Node *c =
+      f.add(OpKind::Constant, {}, {{"value", value}}, {t.type()}, at->loc());
   f.set_insert_point(nullptr);
   return c->result();
 }
@@ -148,7 +149,8 @@ Value *as_result_of(Function &f, Node *n, Value *x) {
 Value *identity_operand(const Node *n) {
   if (n->num_operands() == 0)
     return nullptr;
-  Value *a = n->operand(0), *b = n->num_operands() > 1 ? n->operand(1) : nullptr;
+  Value *a = n->operand(0),
+        *b = n->num_operands() > 1 ? n->operand(1) : nullptr;
   switch (n->op()) {
   case OpKind::Add:
     return is_splat_of(b, 0) ? a : is_splat_of(a, 0) ? b : nullptr;
@@ -178,13 +180,14 @@ Value *noop_operand(const Node *n) {
   case OpKind::Concat:
   case OpKind::Transpose:
     return n->num_operands() == 1 && x->type() == n->type() &&
-                   (n->op() != OpKind::Transpose || [&] {
-                     auto p = n->ints_attr("perm");
-                     for (size_t i = 0; i < p.size(); ++i)
-                       if (p[i] != int64_t(i))
-                         return false;
-                     return true;
-                   }())
+                   (n->op() != OpKind::Transpose ||
+                    [&] {
+                      auto p = n->ints_attr("perm");
+                      for (size_t i = 0; i < p.size(); ++i)
+                        if (p[i] != int64_t(i))
+                          return false;
+                      return true;
+                    }())
                ? x
                : nullptr;
   case OpKind::ReduceSum:
@@ -220,7 +223,8 @@ Value *fold_chain(Function &f, Node *n) {
             ->result();
   } else if ((n->op() == OpKind::Reshape || n->op() == OpKind::BroadcastTo) &&
              inner && inner->op() == n->op()) {
-    r = f.add(n->op(), {inner->operand(0)}, {}, {n->type()}, n->loc())->result();
+    r = f.add(n->op(), {inner->operand(0)}, {}, {n->type()}, n->loc())
+            ->result();
   } else if (n->op() == OpKind::BroadcastTo && splat_value(x, s)) {
     const Attribute &v = *inner->attr("value");
     Attribute elem = v.is_list() ? v.as_list()[0] : v;

@@ -16,26 +16,33 @@ namespace kiln::lowering {
 using loop::Op;
 
 loop::Op scalar_op(OpKind op) {
-  switch (op) {
-#define KILN_MAP(K)                                                            \
-  case OpKind::K:                                                              \
-    return Op::K;
-    KILN_MAP(Neg)
-    KILN_MAP(Abs)
-    KILN_MAP(Sign) KILN_MAP(Exp) KILN_MAP(Log) KILN_MAP(Sqrt) KILN_MAP(Rsqrt)
-        KILN_MAP(Tanh) KILN_MAP(Sigmoid) KILN_MAP(Relu) KILN_MAP(Sin)
-            KILN_MAP(Cos) KILN_MAP(Erf) KILN_MAP(Floor) KILN_MAP(Ceil)
-                KILN_MAP(Round) KILN_MAP(Not) KILN_MAP(IsFinite) KILN_MAP(Add)
-                    KILN_MAP(Sub) KILN_MAP(Mul) KILN_MAP(Div) KILN_MAP(Pow)
-                        KILN_MAP(Max) KILN_MAP(Min) KILN_MAP(And) KILN_MAP(Or)
-                            KILN_MAP(Eq) KILN_MAP(Ne) KILN_MAP(Lt) KILN_MAP(Le)
-                                KILN_MAP(Gt) KILN_MAP(Ge) KILN_MAP(Select)
-                                    KILN_MAP(Cast)
-#undef KILN_MAP
-                                        default
-        : KILN_UNREACHABLE(std::string("no scalar op for ") +
-                           kiln::op_name(op));
-  }
+  struct Pair {
+    OpKind graph;
+    loop::Op scalar;
+  };
+  static const Pair kMap[] = {
+      {OpKind::Neg, Op::Neg},         {OpKind::Abs, Op::Abs},
+      {OpKind::Sign, Op::Sign},       {OpKind::Exp, Op::Exp},
+      {OpKind::Log, Op::Log},         {OpKind::Sqrt, Op::Sqrt},
+      {OpKind::Rsqrt, Op::Rsqrt},     {OpKind::Tanh, Op::Tanh},
+      {OpKind::Sigmoid, Op::Sigmoid}, {OpKind::Relu, Op::Relu},
+      {OpKind::Sin, Op::Sin},         {OpKind::Cos, Op::Cos},
+      {OpKind::Erf, Op::Erf},         {OpKind::Floor, Op::Floor},
+      {OpKind::Ceil, Op::Ceil},       {OpKind::Round, Op::Round},
+      {OpKind::Not, Op::Not},         {OpKind::IsFinite, Op::IsFinite},
+      {OpKind::Add, Op::Add},         {OpKind::Sub, Op::Sub},
+      {OpKind::Mul, Op::Mul},         {OpKind::Div, Op::Div},
+      {OpKind::Pow, Op::Pow},         {OpKind::Max, Op::Max},
+      {OpKind::Min, Op::Min},         {OpKind::And, Op::And},
+      {OpKind::Or, Op::Or},           {OpKind::Eq, Op::Eq},
+      {OpKind::Ne, Op::Ne},           {OpKind::Lt, Op::Lt},
+      {OpKind::Le, Op::Le},           {OpKind::Gt, Op::Gt},
+      {OpKind::Ge, Op::Ge},           {OpKind::Select, Op::Select},
+      {OpKind::Cast, Op::Cast}};
+  for (const Pair &p : kMap)
+    if (p.graph == op)
+      return p.scalar;
+  KILN_UNREACHABLE(std::string("no scalar op for ") + kiln::op_name(op));
 }
 
 namespace {

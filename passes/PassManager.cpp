@@ -44,9 +44,8 @@ bool parse_options(const std::string &text,
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item =
-        trim(text.substr(pos, comma == std::string::npos ? std::string::npos
-                                                         : comma - pos));
+    std::string item = trim(text.substr(
+        pos, comma == std::string::npos ? std::string::npos : comma - pos));
     if (!item.empty()) {
       size_t eq = item.find('=');
       std::string key = trim(item.substr(0, eq));

@@ -32,9 +32,9 @@ bool push_result(ShapeCtx &c, TensorType t);
 
 /// Calls \p f(out_index, flat) for every element of \p shape in row-major
 /// order; out_index is the multi-index.
-void for_each_index(const Shape &shape,
-                    const std::function<void(const std::vector<int64_t> &,
-                                             int64_t)> &f);
+void for_each_index(
+    const Shape &shape,
+    const std::function<void(const std::vector<int64_t> &, int64_t)> &f);
 /// The flat index into a tensor of shape \p in that NumPy broadcasting reads
 /// for the multi-index \p idx of the (broadcast) output.
 int64_t broadcast_offset(const std::vector<int64_t> &idx, const Shape &in);

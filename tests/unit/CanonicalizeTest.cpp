@@ -55,7 +55,8 @@ std::vector<OpKind> ops_of(const Function &f) {
 
 } // namespace
 
-TEST_CASE("canonicalize: x*1, x+0, x-0, x/1 fold to x", "[passes][canonicalize]") {
+TEST_CASE("canonicalize: x*1, x+0, x-0, x/1 fold to x",
+          "[passes][canonicalize]") {
   Module m;
   Function &f = *m.add_function("f");
   Value *x = f.add_param("x", f32({2, 3}));
@@ -70,8 +71,9 @@ TEST_CASE("canonicalize: x*1, x+0, x-0, x/1 fold to x", "[passes][canonicalize]"
   CHECK(f.result(0) == x);
 }
 
-TEST_CASE("canonicalize: an identity constant that widens x becomes broadcast_to",
-          "[passes][canonicalize]") {
+TEST_CASE(
+    "canonicalize: an identity constant that widens x becomes broadcast_to",
+    "[passes][canonicalize]") {
   Module m;
   Function &f = *m.add_function("f");
   Value *x = f.add_param("x", f32({3}));
@@ -103,7 +105,8 @@ TEST_CASE("canonicalize: integer and bool constants fold exactly",
           "[passes][canonicalize]") {
   Module m;
   Function &f = *m.add_function("f");
-  Value *a = constant(f, i64({2}), Attribute::ints({(int64_t(1) << 60) + 1, 5}));
+  Value *a =
+      constant(f, i64({2}), Attribute::ints({(int64_t(1) << 60) + 1, 5}));
   Value *b = constant(f, i64({}), int64_t(6));
   Value *sum = f.add(OpKind::Add, {a, b})->result();
   Value *lt = f.add(OpKind::Lt, {a, b})->result();
@@ -147,12 +150,15 @@ TEST_CASE("canonicalize: transpose of transpose composes",
   Module m;
   Function &f = *m.add_function("f");
   Value *x = f.add_param("x", f32({2, 3, 4}));
-  Value *t1 = f.add(OpKind::Transpose, {x}, {{"perm", Attribute::ints({1, 2, 0})}})
-                  ->result();
-  Value *t2 = f.add(OpKind::Transpose, {t1}, {{"perm", Attribute::ints({1, 2, 0})}})
-                  ->result();
-  Value *back = f.add(OpKind::Transpose, {t2}, {{"perm", Attribute::ints({1, 2, 0})}})
-                    ->result();
+  Value *t1 =
+      f.add(OpKind::Transpose, {x}, {{"perm", Attribute::ints({1, 2, 0})}})
+          ->result();
+  Value *t2 =
+      f.add(OpKind::Transpose, {t1}, {{"perm", Attribute::ints({1, 2, 0})}})
+          ->result();
+  Value *back =
+      f.add(OpKind::Transpose, {t2}, {{"perm", Attribute::ints({1, 2, 0})}})
+          ->result();
   f.set_results({t2, back});
   CHECK(canonicalize_and_compare(m) == 1);
   CHECK(f.result(1) == x); // three rotations are the identity
@@ -196,7 +202,8 @@ TEST_CASE("canonicalize: no-op layout ops and empty reductions vanish",
                     {"stop", Attribute::ints({2, 3})},
                     {"step", Attribute::ints({1, 1})}})
                  ->result();
-  v = f.add(OpKind::Transpose, {v}, {{"perm", Attribute::ints({0, 1})}})->result();
+  v = f.add(OpKind::Transpose, {v}, {{"perm", Attribute::ints({0, 1})}})
+          ->result();
   v = f.add(OpKind::ReduceSum, {v}, {{"axes", Attribute::ints({})}})->result();
   v = f.add(OpKind::Cast, {v}, {}, {f32({2, 3})})->result();
   v = f.add(OpKind::Concat, {v}, {{"axis", 0}})->result();
@@ -205,7 +212,8 @@ TEST_CASE("canonicalize: no-op layout ops and empty reductions vanish",
   CHECK(f.result(0) == x);
 }
 
-TEST_CASE("canonicalize: leaves non-identities alone", "[passes][canonicalize]") {
+TEST_CASE("canonicalize: leaves non-identities alone",
+          "[passes][canonicalize]") {
   Module m;
   Function &f = *m.add_function("f");
   Value *x = f.add_param("x", f32({4}));

@@ -89,8 +89,8 @@ TEST_CASE("frontend: params are named by scope, initialized by name",
   CHECK(g1.initial_value("blocks.0.weight")
             .bit_equal(g2.initial_value("blocks.0.weight")));
   CHECK(g1.initial_value("other").bit_equal(g2.initial_value("other")));
-  CHECK_FALSE(g1.initial_value("other").bit_equal(
-      g1.initial_value("blocks.0.weight")));
+  CHECK_FALSE(
+      g1.initial_value("other").bit_equal(g1.initial_value("blocks.0.weight")));
   CHECK_THROWS_WITH(g1.param("other", f32({4}), seeded()),
                     Contains("a value named 'other' already exists"));
   CHECK_THROWS_WITH(g1.input("bad name", f32({1})), Contains("invalid name"));
@@ -109,7 +109,8 @@ TEST_CASE("frontend: updates, state and round trip through .kir",
   g.update(n, n + 1.0);
   CHECK_THROWS_WITH(g.update(x, x), Contains("must be a param or state"));
   CHECK_THROWS_WITH(g.update(w, x * 2.0 + w), Contains("already updated"));
-  CHECK_THROWS_WITH(g.update(n, loss), Contains("is i64[] but the new value is f32[]"));
+  CHECK_THROWS_WITH(g.update(n, loss),
+                    Contains("is i64[] but the new value is f32[]"));
 
   std::string text = g.to_kir();
   CHECK_THAT(text, Contains("%w: f32[2,2] {param}"));

@@ -32,7 +32,8 @@ TEST_CASE("graph: add throws kiln::Error naming op and shapes", "[ir][graph]") {
     f.add(OpKind::Add, {a, b});
     FAIL("add accepted shapes that do not broadcast");
   } catch (const Error &e) {
-    CHECK_THAT(e.what(), Contains("add: shapes [2,3] and [4] do not broadcast"));
+    CHECK_THAT(e.what(),
+               Contains("add: shapes [2,3] and [4] do not broadcast"));
     CHECK_THAT(e.what(), Contains("f32[2,3], f32[4]"));
   }
   CHECK(f.num_nodes() == 0);
@@ -45,8 +46,9 @@ TEST_CASE("graph: wrong operand count and annotation are errors",
   Value *a = f.add_param("a", f32({2}));
   CHECK_THROWS_WITH(f.add(OpKind::Exp, {a, a}),
                     Contains("exp: expected 1 operand, got 2"));
-  CHECK_THROWS_WITH(f.add(OpKind::Exp, {a}, {}, {f32({3})}),
-                    Contains("exp: result type is f32[2], but annotated as f32[3]"));
+  CHECK_THROWS_WITH(
+      f.add(OpKind::Exp, {a}, {}, {f32({3})}),
+      Contains("exp: result type is f32[2], but annotated as f32[3]"));
   CHECK_THROWS_WITH(f.add(OpKind::Exp, {a}, {{"axis", 1}}),
                     Contains("exp: unknown attribute 'axis'"));
   CHECK_THROWS_WITH(f.add(OpKind::Cast, {a}),

@@ -29,7 +29,8 @@ TEST_CASE("pass manager: parses pipelines with options", "[passes][pm]") {
   CHECK(steps[1].options.at("fast") == "true");
   steps.clear();
   CHECK_FALSE(parse_pipeline("canonicalize,fuse-everything", steps, err));
-  CHECK_THAT(err, Contains("unknown pass 'fuse-everything' (passes: canonicalize"));
+  CHECK_THAT(err,
+             Contains("unknown pass 'fuse-everything' (passes: canonicalize"));
   CHECK_FALSE(parse_pipeline("canonicalize{a=1", steps, err));
   CHECK_THAT(err, Contains("unterminated options"));
   CHECK_FALSE(parse_pipeline("canonicalize{=1}", steps, err));

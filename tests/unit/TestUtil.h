@@ -51,9 +51,9 @@ inline std::string infer_error(OpKind op, const std::vector<TensorType> &in,
 
 /// Evaluates op on \p args with the reference interpreter (one node, built
 /// through Function::add) and returns its results.
-inline std::vector<HostTensor> eval(OpKind op, const std::vector<HostTensor> &args,
-                                    const Attrs &attrs = {},
-                                    const std::vector<TensorType> &declared = {}) {
+inline std::vector<HostTensor>
+eval(OpKind op, const std::vector<HostTensor> &args, const Attrs &attrs = {},
+     const std::vector<TensorType> &declared = {}) {
   Function f("t");
   std::vector<Value *> ops;
   for (size_t i = 0; i < args.size(); ++i)

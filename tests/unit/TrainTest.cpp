@@ -138,15 +138,19 @@ TEST_CASE("train_step: an MLP learns three Gaussian blobs", "[train]") {
   Tensor y = g.input("y", i64({n}));
   Tensor w1 = g.param("fc1.weight", f32({hidden, 2}), init::kaiming_uniform());
   Tensor b1 = g.param("fc1.bias", f32({hidden}), init::zeros());
-  Tensor w2 = g.param("fc2.weight", f32({classes, hidden}), init::xavier_uniform());
+  Tensor w2 =
+      g.param("fc2.weight", f32({classes, hidden}), init::xavier_uniform());
   Tensor b2 = g.param("fc2.bias", f32({classes}), init::zeros());
   Tensor h = relu(matmul(x, transpose_last2(w1)) + b1);
   Tensor logits = matmul(h, transpose_last2(w2)) + b2;
   Tensor loss = cross_entropy(logits, y);
   g.output(loss, "loss");
   g.output(logits, "logits");
-  train_step(g, loss, {{"fc1.weight", w1}, {"fc1.bias", b1},
-                       {"fc2.weight", w2}, {"fc2.bias", b2}},
+  train_step(g, loss,
+             {{"fc1.weight", w1},
+              {"fc1.bias", b1},
+              {"fc2.weight", w2},
+              {"fc2.bias", b2}},
              {optim::sgd(0.1, 0.9)});
 
   std::mt19937 rng(11);
