@@ -41,6 +41,18 @@ std::vector<HostTensor> random_args(const Function &f, uint64_t seed,
   return args;
 }
 
+/// A model's initial params and state with seeded random data inputs
+/// (integers such as labels and tokens in [0, 4)).
+std::vector<HostTensor> model_args(const models::Model &m) {
+  const Function &f = m.graph->function();
+  std::vector<HostTensor> args = m.graph->initial_values();
+  std::vector<HostTensor> rnd = random_args(f, 9, 4);
+  for (size_t i = 0; i < args.size(); ++i)
+    if (f.param(i)->arg_kind() == ArgKind::Input)
+      args[i] = rnd[i];
+  return args;
+}
+
 /// Relative error of \p got against \p want, scaled by the larger of the
 /// magnitudes of \p want (so values near zero are compared absolutely).
 void check_close(const HostTensor &got, const HostTensor &want,
@@ -301,11 +313,7 @@ TEST_CASE("compile: every benchmark model at reduced size",
     INFO("workload " << name);
     models::Model m = models::build_workload(name, /*reduced=*/true, 5);
     Function &f = m.graph->function();
-    std::vector<HostTensor> args = m.graph->initial_values();
-    std::vector<HostTensor> rnd = random_args(f, 9, 4);
-    for (size_t i = 0; i < args.size(); ++i)
-      if (f.param(i)->arg_kind() == ArgKind::Input)
-        args[i] = rnd[i];
+    std::vector<HostTensor> args = model_args(m);
     std::vector<HostTensor> want_args = args;
     std::vector<HostTensor> want = interpret(f, want_args);
     std::unique_ptr<Executable> exe = compile(f);
@@ -332,11 +340,7 @@ TEST_CASE("compile: training steps of the reduced models",
     models::Model m = models::build_workload(name, /*reduced=*/true, 5);
     train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
     Function &f = m.graph->function();
-    std::vector<HostTensor> args = m.graph->initial_values();
-    std::vector<HostTensor> rnd = random_args(f, 9, 4);
-    for (size_t i = 0; i < args.size(); ++i)
-      if (f.param(i)->arg_kind() == ArgKind::Input)
-        args[i] = rnd[i];
+    std::vector<HostTensor> args = model_args(m);
     std::vector<HostTensor> want_args = args;
     std::unique_ptr<Executable> exe = compile(f);
     for (int step = 0; step < 2; ++step) {
@@ -441,11 +445,7 @@ TEST_CASE("compile: the reduced resnet18 with every conv2d as implicit GEMM",
   // Conv2d node covers the model's batch-norm epilogues and 1x1 strides.
   models::Model m = models::build_workload("resnet18_infer", true, 5);
   Function &f = m.graph->function();
-  std::vector<HostTensor> args = m.graph->initial_values();
-  std::vector<HostTensor> rnd = random_args(f, 9, 4);
-  for (size_t i = 0; i < args.size(); ++i)
-    if (f.param(i)->arg_kind() == ArgKind::Input)
-      args[i] = rnd[i];
+  std::vector<HostTensor> args = model_args(m);
   std::vector<HostTensor> want_args = args;
   std::vector<HostTensor> want = interpret(f, want_args);
   CompileOptions o;
