@@ -420,7 +420,11 @@ public:
         ep.subst[c.acc_var] = "(" + acc + ")";
         return ep(c.epilogue);
       };
-    emit_static(emit_conv2d(s), name);
+    emit_static(c.kind == loop::ConvKind::Forward ? emit_conv2d(s)
+                : c.kind == loop::ConvKind::InputGrad
+                    ? emit_conv2d_input_grad(s)
+                    : emit_conv2d_weight_grad(s),
+                name);
   }
 
   void conv_call(const loop::Conv2dDesc &c, const std::string &pad) {

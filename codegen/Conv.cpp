@@ -13,6 +13,7 @@ namespace kiln::codegen {
 
 using detail::Contraction;
 using detail::fill;
+using detail::fill_conv;
 
 void conv2d_output_size(const Conv2dSpec &s, int64_t &oh, int64_t &ow) {
   if (s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 || s.O <= 0 || s.KH <= 0 ||
@@ -42,8 +43,9 @@ bool is_pointwise(const Conv2dSpec &s) {
 }
 
 /// The gather of im2col element (k, p) of batch b = n*groups + g.
-std::string gather_helper(const Conv2dSpec &s, int64_t ow) {
-  return fill(R"(static inline float @NAME@_x(const float *restrict x, long b,
+std::string gather_helper(const Conv2dSpec &s) {
+  return fill_conv(
+      s, R"(static inline float @NAME@_x(const float *restrict x, long b,
     long k, long p) {
   long n = b / @G@, g = b % @G@;
   long c = k / @KHW@, r = k % @KHW@, kh = r / @KW@, kw = r % @KW@;
@@ -55,71 +57,88 @@ std::string gather_helper(const Conv2dSpec &s, int64_t ow) {
   return x[((n * @C@ + g * @CG@ + c) * @H@ + ih) * @W@ + iw];
 }
 )",
-              {{"NAME", s.name},
-               {"G", str(s.groups)},
-               {"KHW", str(s.KH * s.KW)},
-               {"KW", str(s.KW)},
-               {"OW", str(ow)},
-               {"SH", str(s.stride_h)},
-               {"SW", str(s.stride_w)},
-               {"PH", str(s.pad_h)},
-               {"PW", str(s.pad_w)},
-               {"DH", str(s.dil_h)},
-               {"DW", str(s.dil_w)},
-               {"H", str(s.H)},
-               {"W", str(s.W)},
-               {"C", str(s.C)},
-               {"CG", str(s.C / s.groups)}});
+      {});
 }
 
-/// The packing loop of the im2col panel: per k (channel, kh, kw), the
-/// panel's columns split into runs along one output row, each a zero run
-/// (row in the padding) or a copy with zeroed padding columns.
-std::string gather_pack(const Conv2dSpec &s, int64_t ow) {
-  return fill(R"(  long n_ = b_ / @G@, g_ = b_ % @G@;
+/// The packing loop of the im2col panel: per k (channel, kh, kw), one
+/// gather of the panel's nr output positions.
+std::string gather_pack(const Conv2dSpec &s) {
+  return fill_conv(s, R"(  long n_ = b_ / @G@, g_ = b_ % @G@;
   const float *restrict xg = x + (n_ * @C@ + g_ * @CG@) * @HW@;
   for (long k = 0; k < kc; ++k) {
     long kk = pc + k, c = kk / @KHW@, r = kk % @KHW@;
-    long kh = r / @KW@, kw = r % @KW@;
-    const float *restrict xc = xg + c * @HW@;
-    float *restrict q = p + k * @NR@;
-    for (long n = 0, len = 0; n < nr; n += len) {
-      long oh = (j0 + n) / @OW@, ow = (j0 + n) % @OW@;
-      len = @OW@ - ow < nr - n ? @OW@ - ow : nr - n;
-      long ih = oh * @SH@ - @PH@ + kh * @DH@;
-      if ((unsigned long)ih >= (unsigned long)@H@) {
-        for (long t = 0; t < len; ++t)
-          q[n + t] = 0.0f;
-        continue;
-      }
-      const float *restrict xr = xc + ih * @W@;
-      for (long t = 0; t < len; ++t) {
-        long iw = (ow + t) * @SW@ - @PW@ + kw * @DW@;
-        q[n + t] = (unsigned long)iw < (unsigned long)@W@ ? xr[iw] : 0.0f;
-      }
-    }
+    @NAME@_gather(xg + c * @HW@, r / @KW@, r % @KW@, j0, nr, p + k * @NR@);
   }
 )",
-              {{"G", str(s.groups)},
-               {"C", str(s.C)},
-               {"CG", str(s.C / s.groups)},
-               {"HW", str(s.H * s.W)},
-               {"KHW", str(s.KH * s.KW)},
-               {"KW", str(s.KW)},
-               {"OW", str(ow)},
-               {"SH", str(s.stride_h)},
-               {"SW", str(s.stride_w)},
-               {"PH", str(s.pad_h)},
-               {"PW", str(s.pad_w)},
-               {"DH", str(s.dil_h)},
-               {"DW", str(s.dil_w)},
-               {"H", str(s.H)},
-               {"W", str(s.W)}});
+                   {});
 }
 
 } // namespace
 
-std::string emit_conv2d(const Conv2dSpec &s) {
+namespace detail {
+
+std::string
+fill_conv(const Conv2dSpec &s, std::string tmpl,
+          std::initializer_list<std::pair<const char *, std::string>> more) {
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  const int64_t g = s.groups, p = oh * ow;
+  return fill(fill(std::move(tmpl), more),
+              {{"NAME", s.name},          {"NI", str(s.N)},
+               {"C", str(s.C)},           {"CG", str(s.C / g)},
+               {"H", str(s.H)},           {"W", str(s.W)},
+               {"HW", str(s.H * s.W)},    {"CHW", str(s.C * s.H * s.W)},
+               {"O", str(s.O)},           {"OG", str(s.O / g)},
+               {"OP", str(s.O * p)},      {"G", str(g)},
+               {"KH", str(s.KH)},         {"KW", str(s.KW)},
+               {"KHW", str(s.KH * s.KW)}, {"SH", str(s.stride_h)},
+               {"SW", str(s.stride_w)},   {"PH", str(s.pad_h)},
+               {"PW", str(s.pad_w)},      {"DH", str(s.dil_h)},
+               {"DW", str(s.dil_w)},      {"OH", str(oh)},
+               {"OW", str(ow)},           {"P", str(p)}});
+}
+
+std::string conv_gather_helper(const Conv2dSpec &s) {
+  return fill_conv(
+      s, R"(/* q[0..len) = im2col row (kh, kw) of the channel plane xc at the
+   output positions p0.. (flattened over image, oh, ow; images @CHW@ floats
+   apart), zero where the window is in the padding. */
+static void @NAME@_gather(const float *restrict xc, long kh, long kw, long p0,
+    long len, float *restrict q) {
+  long img = p0 / @P@, pos = p0 % @P@, oh = pos / @OW@, ow = pos % @OW@;
+  const long a = @PW@ - kw * @DW@, b = @W@ - 1 + a;
+  const long lo = a <= 0 ? 0 : (a + @SW@ - 1) / @SW@, hi = b < 0 ? -1 : b / @SW@;
+  for (long t = 0; t < len;) {
+    long run = @OW@ - ow < len - t ? @OW@ - ow : len - t;
+    long ih = oh * @SH@ - @PH@ + kh * @DH@;
+    float *restrict r = q + t;
+    if ((unsigned long)ih >= (unsigned long)@H@) {
+      for (long i = 0; i < run; ++i)
+        r[i] = 0.0f;
+    } else {
+      const float *restrict xr = xc + img * @CHW@ + ih * @W@;
+      long t0 = lo - ow, t1 = hi + 1 - ow;
+      t0 = t0 < 0 ? 0 : t0 > run ? run : t0;
+      t1 = t1 < t0 ? t0 : t1 > run ? run : t1;
+      for (long i = 0; i < t0; ++i)
+        r[i] = 0.0f;
+      for (long i = t0; i < t1; ++i)
+        r[i] = xr[(ow + i) * @SW@ - a];
+      for (long i = t1; i < run; ++i)
+        r[i] = 0.0f;
+    }
+    t += run;
+    ow = 0;
+    if (++oh == @OH@) {
+      oh = 0;
+      ++img;
+    }
+  }
+}
+)");
+}
+
+Contraction conv2d_contraction(const Conv2dSpec &s) {
   int64_t oh = 0, ow = 0;
   conv2d_output_size(s, oh, ow);
   const int64_t g = s.groups, og = s.O / g, cg = s.C / g, p = oh * ow;
@@ -148,8 +167,8 @@ std::string emit_conv2d(const Conv2dSpec &s) {
              " + " + n + "]";
     };
   } else {
-    c.helpers = gather_helper(s, ow);
-    c.b_pack_body = gather_pack(s, ow);
+    c.helpers = gather_helper(s) + conv_gather_helper(s);
+    c.b_pack_body = gather_pack(s);
     c.b_at = [=](const std::string &b, const std::string &kk,
                  const std::string &n) {
       return s.name + "_x(x, " + b + ", " + kk + ", " + n + ")";
@@ -170,10 +189,21 @@ std::string emit_conv2d(const Conv2dSpec &s) {
                         "((" + j + ") % " + str(ow) + ")", acc);
     };
   c.vw = s.vector_width ? s.vector_width : host_vector_width();
-  c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
-  if (detail::use_direct_path(c))
-    return detail::emit_direct(c);
-  return detail::emit_packed(c);
+  return c;
+}
+
+std::string emit_contraction(Contraction &c, const GemmTiling &t) {
+  c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
+  if (use_direct_path(c))
+    return emit_direct(c);
+  return emit_packed(c);
+}
+
+} // namespace detail
+
+std::string emit_conv2d(const Conv2dSpec &s) {
+  Contraction c = detail::conv2d_contraction(s);
+  return detail::emit_contraction(c, s.tiling);
 }
 
 } // namespace kiln::codegen

@@ -113,4 +113,29 @@ void conv2d_output_size(const Conv2dSpec &s, int64_t &oh, int64_t &ow);
 /// (no im2col buffer). Throws kiln::Error on an invalid spec.
 std::string emit_conv2d(const Conv2dSpec &s);
 
+/// The input gradient of the forward convolution \p s (conv2d_transpose of
+/// the output gradient with the same weight):
+///   gx[n][c][h][w] = sum over o in c's group, kh, kw and the (oh, ow) with
+///   h = oh*stride_h - pad_h + kh*dil_h (w likewise) of
+///   gy[n][o][oh][ow] * w[o][c % (C/groups)][kh][kw].
+/// Returns the C source of
+///   void <name>(const float *restrict gy, const float *restrict w,
+///               float *restrict gx);
+/// gy is [N, O, OH, OW], w OIHW, gx [N, C, H, W]. Stride 1 runs as the
+/// forward implicit GEMM of gy with the flipped, transposed weight; other
+/// strides as a GEMM per image into a column buffer and a col2im gather.
+/// \p s must have no epilogue; throws kiln::Error on an invalid spec.
+std::string emit_conv2d_input_grad(const Conv2dSpec &s);
+
+/// The weight gradient of the forward convolution \p s
+/// (conv2d_weight_grad): gw[o][c][kh][kw] = sum over n, oh, ow of
+/// gy[n][o][oh][ow] * x[n][g*C/groups + c][oh*stride_h - pad_h + kh*dil_h]
+/// [ow*stride_w - pad_w + kw*dil_w]. Returns the C source of
+///   void <name>(const float *restrict x, const float *restrict gy,
+///               float *restrict gw);
+/// one implicit GEMM per group (M = O/groups, N = C/groups*KH*KW, K =
+/// N*OH*OW). \p s must have no epilogue; throws kiln::Error on an invalid
+/// spec.
+std::string emit_conv2d_weight_grad(const Conv2dSpec &s);
+
 } // namespace kiln::codegen

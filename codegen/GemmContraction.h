@@ -35,6 +35,9 @@ struct Contraction {
   /// When set, replaces the packing loop of B: statements that fill
   /// p[k * NR + n] for k < kc, n < nr from b_at(b_, pc + k, j0 + n).
   std::string b_pack_body;
+  /// b_pack_body calls `<name>_tr(src, lds, dst, ldd)`, the vw x vw
+  /// register transpose: emit it.
+  bool b_pack_transposes = false;
   /// b -> pointer to the output row 0 of batch b, e.g. "C + b * 4096".
   std::function<std::string(const std::string &)> c_base;
   int64_t ldc = 1;     ///< row stride of the output
@@ -56,6 +59,27 @@ std::string emit_packed(const Contraction &c);
 /// The C source of the unpacked kernel (row-wise axpy or dot products):
 /// small shapes, GEMV, and every f64 contraction.
 std::string emit_direct(const Contraction &c);
+
+/// Completes c.t from \p t and returns the packed or the direct kernel.
+std::string emit_contraction(Contraction &c, const GemmTiling &t);
+
+/// The forward convolution \p s as a contraction per (image, group): A the
+/// group's weight rows, B the im2col matrix gathered while packing.
+Contraction conv2d_contraction(const Conv2dSpec &s);
+
+/// The C helper `<name>_gather(xc, kh, kw, p0, len, q)` of \p s: writes
+/// im2col row (kh, kw) of channel plane xc at the output positions p0 ..
+/// p0+len (flattened over image, oh, ow) to q, run by run along output rows
+/// (valid columns computed once per run, no per-element bounds test).
+std::string conv_gather_helper(const Conv2dSpec &s);
+
+/// fill(tmpl, more), then the geometry of \p s: NAME, NI (images), C, CG
+/// (C/groups), H, W, HW, CHW, O, OG (O/groups), OP (O*OH*OW), G (groups),
+/// KH, KW, KHW, SH, SW (strides), PH, PW (paddings), DH, DW (dilations), OH,
+/// OW and P (OH*OW), as C long literals.
+std::string fill_conv(
+    const Conv2dSpec &s, std::string tmpl,
+    std::initializer_list<std::pair<const char *, std::string>> more = {});
 
 /// Replaces each "@KEY@" in \p tmpl by its value.
 std::string

@@ -210,8 +210,9 @@ std::string pack_b(const Contraction &c) {
         p[k * @NR@ + n] = 0.0f;
 }
 )",
-      {{"TR",
-        c.b_n_stride > 0 && c.b_pack_body.empty() ? transpose_block(c) : ""},
+      {{"TR", (c.b_n_stride > 0 && c.b_pack_body.empty()) || c.b_pack_transposes
+                  ? transpose_block(c)
+                  : ""},
        {"COPY", copy},
        {"AT", c.b_at("b_", "pc + k", "j0 + n")},
        {"PARAMS", c.params},

@@ -279,7 +279,9 @@ public:
 
 private:
   void conv2d(const Conv2dDesc &c, const std::string &pad) {
-    os_ << pad << "conv2d " << p_.buffers[size_t(c.out)].name << " = "
+    static const char *const kNames[] = {"conv2d ", "conv2d_input_grad ",
+                                         "conv2d_weight_grad "};
+    os_ << pad << kNames[int(c.kind)] << p_.buffers[size_t(c.out)].name << " = "
         << p_.buffers[size_t(c.x)].name << " * " << p_.buffers[size_t(c.w)].name
         << " [n=" << c.N << ", c=" << c.C << ", h=" << c.H << ", w=" << c.W
         << ", o=" << c.O << ", k=" << c.KH << "x" << c.KW

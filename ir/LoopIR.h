@@ -153,13 +153,27 @@ struct GemmDesc {
   int acc_var = -1, batch_var = -1, i_var = -1, j_var = -1;
 };
 
+/// Which product of a convolution a Conv2dDesc computes. The geometry
+/// fields always describe the forward convolution.
+enum class ConvKind {
+  Forward,   ///< out = conv2d(x, w), [N, O, OH, OW]
+  InputGrad, ///< out = conv2d_transpose(x = gy, w), [N, C, H, W]
+  WeightGrad ///< out = conv2d_weight_grad(x, w = gy), [O, C/groups, KH, KW]
+};
+
 /// out[n][o][oh][ow] = epilogue(sum over c in o's group, kh, kw of
 /// w[o][c][kh][kw] * x[n][g*C/groups + c][oh*stride_h - pad_h + kh*dil_h]
 /// [ow*stride_w - pad_w + kw*dil_w]), zero padding: an f32 NCHW x OIHW
 /// convolution that the printer expands into the implicit-GEMM kernel of
 /// codegen/Gemm.h (emit_conv2d). x, w and out are contiguous row-major
-/// (x from x_offset, w from w_offset); out is [N, O, OH, OW].
+/// (x from x_offset, w from w_offset); out is [N, O, OH, OW]. With another
+/// `kind`, the buffers x and w hold that kind's two operands (InputGrad: the
+/// output gradient [N, O, OH, OW] and the weight; WeightGrad: the input and
+/// the output gradient), the sizes stay those of the forward convolution,
+/// and the epilogue is the accumulator itself (emit_conv2d_input_grad and
+/// emit_conv2d_weight_grad).
 struct Conv2dDesc {
+  ConvKind kind = ConvKind::Forward;
   int x = -1, w = -1, out = -1; ///< buffers
   int64_t x_offset = 0, w_offset = 0;
   int64_t N = 1, C = 1, H = 1, W = 1; ///< input

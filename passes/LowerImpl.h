@@ -64,6 +64,9 @@ public:
   /// is small, or its operands are not contiguous buffers.
   StmtPtr conv_kernel(const Node &c, const Value *root, int out);
   StmtPtr opaque_kernel(const Node &n, int out);
+  /// conv2d_transpose or conv2d_weight_grad as a Conv2d node (InputGrad,
+  /// WeightGrad) when f32, contiguous and big enough; else nullptr.
+  StmtPtr conv_grad_kernel(const Node &n, int out);
 
   /// Row fusion (LowerRows.cpp): reductions computed per row inside the
   /// kernel of the elementwise value that consumes them.

@@ -338,6 +338,29 @@ bool contiguous(Lowering &l, const Value *v, int &buffer, int64_t &offset) {
   return true;
 }
 
+/// Sets the sizes of \p d from the forward convolution of \p x by a weight
+/// of shape \p w (only its kernel size is read) with \p o output channels,
+/// and the attributes of \p n.
+void conv_geometry(const Node &n, const Shape &x, int64_t o, const Shape &w,
+                   loop::Conv2dDesc &d) {
+  std::vector<int64_t> st = n.ints_attr("stride"), pd = n.ints_attr("padding"),
+                       dl = n.ints_attr("dilation");
+  d.N = x[0];
+  d.C = x[1];
+  d.H = x[2];
+  d.W = x[3];
+  d.O = o;
+  d.KH = w[2];
+  d.KW = w[3];
+  d.stride_h = st[0];
+  d.stride_w = st[1];
+  d.pad_h = pd[0];
+  d.pad_w = pd[1];
+  d.dil_h = dl[0];
+  d.dil_w = dl[1];
+  d.groups = n.int_attr("groups");
+}
+
 } // namespace
 
 StmtPtr Lowering::conv_kernel(const Node &c, const Value *root, int out) {
@@ -351,23 +374,8 @@ StmtPtr Lowering::conv_kernel(const Node &c, const Value *root, int out) {
   if (!contiguous(*this, c.operand(0), d.x, d.x_offset) ||
       !contiguous(*this, c.operand(1), d.w, d.w_offset))
     return nullptr;
-  std::vector<int64_t> st = c.ints_attr("stride"), pd = c.ints_attr("padding"),
-                       dl = c.ints_attr("dilation");
   d.out = out;
-  d.N = xs[0];
-  d.C = xs[1];
-  d.H = xs[2];
-  d.W = xs[3];
-  d.O = ws[0];
-  d.KH = ws[2];
-  d.KW = ws[3];
-  d.stride_h = st[0];
-  d.stride_w = st[1];
-  d.pad_h = pd[0];
-  d.pad_w = pd[1];
-  d.dil_h = dl[0];
-  d.dil_w = dl[1];
-  d.groups = c.int_attr("groups");
+  conv_geometry(c, xs, ws[0], ws, d);
   d.acc_var = new_var("acc", DType::F32);
   d.n_var = new_var("n");
   d.o_var = new_var("o");
@@ -377,6 +385,37 @@ StmtPtr Lowering::conv_kernel(const Node &c, const Value *root, int out) {
   d.epilogue = value_at(root, {loop::var(d.n_var), loop::var(d.o_var),
                                loop::var(d.oh_var), loop::var(d.ow_var)});
   overrides.erase(c.result());
+  return loop::block({loop::conv2d(std::move(d))});
+}
+
+StmtPtr Lowering::conv_grad_kernel(const Node &n, int out) {
+  const Shape &as = n.operand(0)->type().shape,
+              &bs = n.operand(1)->type().shape, &s = n.type().shape;
+  bool transpose = n.op() == OpKind::Conv2dTranspose;
+  if (!opts_.use_gemm || n.type().dtype != DType::F32 ||
+      prog_.buffers[size_t(out)].dtype != DType::F32)
+    return nullptr;
+  loop::Conv2dDesc d;
+  d.kind = transpose ? loop::ConvKind::InputGrad : loop::ConvKind::WeightGrad;
+  // The forward convolution: x [N, C, H, W] * w [O, C/groups, KH, KW] ->
+  // [N, O, OH, OW]. conv2d_transpose(gy, w) is its input gradient (gy = as,
+  // the result is x's shape); conv2d_weight_grad(x, gy) its weight gradient.
+  const Shape &x = transpose ? s : as, &gy = transpose ? as : bs,
+              &w = transpose ? bs : s;
+  conv_geometry(n, x, gy[1], w, d);
+  // conv2d_transpose's output_padding can make gx larger than any forward
+  // input of gy's size (then it stays a loop nest).
+  int64_t oh = (d.H + 2 * d.pad_h - d.dil_h * (d.KH - 1) - 1) / d.stride_h + 1,
+          ow = (d.W + 2 * d.pad_w - d.dil_w * (d.KW - 1) - 1) / d.stride_w + 1;
+  if (oh != gy[2] || ow != gy[3] ||
+      numel(gy) * d.C / d.groups * d.KH * d.KW < opts_.conv_min_work)
+    return nullptr;
+  if (!contiguous(*this, n.operand(0), d.x, d.x_offset) ||
+      !contiguous(*this, n.operand(1), d.w, d.w_offset))
+    return nullptr;
+  d.out = out;
+  d.acc_var = new_var("acc", DType::F32);
+  d.epilogue = loop::var(d.acc_var, DType::F32);
   return loop::block({loop::conv2d(std::move(d))});
 }
 

@@ -1,9 +1,9 @@
 /// \file
 /// Kernels of the ops that are neither elementwise, reductions nor plain
 /// contractions: transposed convolution and the weight gradient of conv2d
-/// (both in gather form: every output element sums its own inputs, so the
-/// outer loops run in parallel without races), pooling and its gradient,
-/// and scatter_add.
+/// (f32 ones as Conv2d nodes, see conv_grad_kernel; otherwise in gather
+/// form: every output element sums its own inputs, so the outer loops run
+/// in parallel without races), pooling and its gradient, and scatter_add.
 // SPDX-License-Identifier: Apache-2.0
 #include "passes/LowerImpl.h"
 
@@ -195,8 +195,12 @@ StmtPtr scatter_add(Lowering &l, const Node &n, int out);
 StmtPtr Lowering::opaque_kernel(const Node &n, int out) {
   switch (n.op()) {
   case OpKind::Conv2dTranspose:
+    if (StmtPtr k = conv_grad_kernel(n, out))
+      return k;
     return conv_transpose(*this, n, out);
   case OpKind::Conv2dWeightGrad:
+    if (StmtPtr k = conv_grad_kernel(n, out))
+      return k;
     return conv_weight_grad(*this, n, out);
   case OpKind::MaxPool2d:
   case OpKind::AvgPool2d:

@@ -460,3 +460,71 @@ TEST_CASE("compile: the reduced resnet18 with every conv2d as implicit GEMM",
   for (size_t i = 0; i < want.size(); ++i)
     check_normwise(got[i], want[i], "result " + std::to_string(i));
 }
+
+TEST_CASE("compile: conv2d_transpose and conv2d_weight_grad as Conv2d nodes",
+          "[compile][conv]") {
+  // Stride 2 + padding, groups, a 1x1 stride 2 with output_padding, and a
+  // dilated transpose whose output_padding no forward convolution has (a
+  // loop nest); weight gradients strided + grouped and plain.
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(R"(
+func @grads(%x: f32[2,8,9,9], %w: f32[8,6,3,3], %w2: f32[8,3,3,3], %w3: f32[8,4,1,1], %y: f32[2,6,17,17], %h: f32[2,10,15,15]) -> (f32[2,6,17,17], f32[2,6,9,9], f32[2,4,18,18], f32[2,6,14,14], f32[8,3,3,3], f32[10,6,3,3]) {
+  %r0 = conv2d_transpose(%x, %w) {stride = [2, 2], padding = [1, 1], output_padding = [0, 0], dilation = [1, 1], groups = 1} : f32[2,6,17,17]
+  %r1 = conv2d_transpose(%x, %w2) {stride = [1, 1], padding = [1, 1], output_padding = [0, 0], dilation = [1, 1], groups = 2} : f32[2,6,9,9]
+  %r2 = conv2d_transpose(%x, %w3) {stride = [2, 2], padding = [0, 0], output_padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,4,18,18]
+  %r3 = conv2d_transpose(%x, %w) {stride = [1, 1], padding = [0, 0], output_padding = [1, 1], dilation = [2, 2], groups = 1} : f32[2,6,14,14]
+  %r4 = conv2d_weight_grad(%y, %x) {kernel = [3, 3], stride = [2, 2], padding = [1, 1], dilation = [1, 1], groups = 2} : f32[8,3,3,3]
+  %r5 = conv2d_weight_grad(%y, %h) {kernel = [3, 3], stride = [1, 1], padding = [0, 0], dilation = [1, 1], groups = 1} : f32[10,6,3,3]
+  return %r0, %r1, %r2, %r3, %r4, %r5
+}
+)",
+                                               "grads.kir", diags);
+  REQUIRE(m);
+  const Function &f = *m->functions()[0];
+  CompileOptions o;
+  o.lower.conv_min_work = 0;
+  std::vector<int> kinds;
+  for (const loop::Kernel &k : lower(f, o.lower).kernels) {
+    const loop::StmtPtr &s = k.body->body[0];
+    kinds.push_back(s->op == loop::StmtOp::Conv2d ? int(s->conv->kind) : -1);
+  }
+  const int in = int(loop::ConvKind::InputGrad),
+            wg = int(loop::ConvKind::WeightGrad);
+  CHECK(kinds == std::vector<int>{in, in, in, -1, wg, wg});
+  std::vector<HostTensor> args = random_args(f, 3);
+  std::vector<HostTensor> want = interpret(f, args);
+  std::vector<HostTensor> got = compile(f, o)->run_all(args);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    check_close(got[i], want[i], "result " + std::to_string(i));
+}
+
+TEST_CASE("compile: the reduced resnet18 training step with every "
+          "convolution product as a Conv2d node",
+          "[compile][models][conv]") {
+  models::Model m = models::build_workload("resnet18_train", true, 5);
+  train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
+  Function &f = m.graph->function();
+  std::vector<HostTensor> args = model_args(m);
+  std::vector<HostTensor> want_args = args;
+  std::vector<HostTensor> want = interpret(f, want_args);
+  CompileOptions o;
+  o.lower.conv_min_work = 0;
+  int counts[3] = {0, 0, 0}, loops = 0;
+  for (const loop::Kernel &k : lower(f, o.lower).kernels) {
+    const loop::StmtPtr &s = k.body->body[0];
+    if (s->op == loop::StmtOp::Conv2d)
+      ++counts[int(s->conv->kind)];
+    loops += k.ops.find("conv2d") != std::string::npos &&
+             s->op != loop::StmtOp::Conv2d;
+  }
+  // 20 convolutions; the stem's input gradient is never needed.
+  CHECK(counts[0] == 20);
+  CHECK(counts[1] == 19);
+  CHECK(counts[2] == 20);
+  CHECK(loops == 0);
+  std::vector<HostTensor> got = compile(f, o)->run_all(args);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    check_normwise(got[i], want[i], "result " + std::to_string(i), 5e-3);
+}

@@ -303,3 +303,131 @@ TEST_CASE("conv2d: implicit GEMM vs a direct loop", "[gemm][conv]") {
   s.pad_h = s.pad_w = 1;
   check_conv(s);
 }
+
+namespace {
+
+/// The input and weight gradients of the forward convolution \p s for an
+/// output gradient gy, by a direct double loop: gx[n][c][h][w] and
+/// gw[o][c][kh][kw] accumulate gy[n][o][oh][ow] times the weight or input
+/// element that conv2d multiplied at that position.
+void conv_grads_reference(const Conv2dSpec &s, const std::vector<float> &x,
+                          const std::vector<float> &w,
+                          const std::vector<float> &gy, std::vector<double> &gx,
+                          std::vector<double> &gw) {
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  const int64_t cg = s.C / s.groups, og = s.O / s.groups;
+  gx.assign(x.size(), 0.0);
+  gw.assign(w.size(), 0.0);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t z = 0; z < ow; ++z) {
+          double g = gy[((n * s.O + o) * oh + y) * ow + z];
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t kh = 0; kh < s.KH; ++kh)
+              for (int64_t kw = 0; kw < s.KW; ++kw) {
+                int64_t ih = y * s.stride_h - s.pad_h + kh * s.dil_h;
+                int64_t iw = z * s.stride_w - s.pad_w + kw * s.dil_w;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W)
+                  continue;
+                int64_t xi =
+                    ((n * s.C + o / og * cg + c) * s.H + ih) * s.W + iw;
+                int64_t wi = ((o * cg + c) * s.KH + kh) * s.KW + kw;
+                gx[size_t(xi)] += g * w[size_t(wi)];
+                gw[size_t(wi)] += g * x[size_t(xi)];
+              }
+        }
+}
+
+/// Elements of \p got farther than 1e-4 (relative to the largest
+/// reference element) from \p want; warns about the first three.
+int64_t mismatches(const std::vector<float> &got,
+                   const std::vector<double> &want, const char *what) {
+  double scale = 1;
+  for (double v : want)
+    scale = std::max(scale, std::fabs(v));
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= 1e-4 * scale) && bad++ < 3)
+      WARN(what << "[" << i << "] = " << got[i] << ", expected " << want[i]);
+  return bad;
+}
+
+/// Runs emit_conv2d_input_grad and emit_conv2d_weight_grad for \p s and
+/// checks both against conv_grads_reference.
+void check_conv_grads(Conv2dSpec s) {
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  const int64_t cg = s.C / s.groups;
+  auto x = random_vec<float>(s.N * s.C * s.H * s.W, 7);
+  auto w = random_vec<float>(s.O * cg * s.KH * s.KW, 8);
+  auto gy = random_vec<float>(s.N * s.O * oh * ow, 9);
+  std::vector<double> want_gx, want_gw;
+  conv_grads_reference(s, x, w, gy, want_gx, want_gw);
+  using Fn = void(const float *, const float *, float *);
+  std::vector<float> gx(x.size(), -7.f), gw(w.size(), -7.f);
+  s.name = "cgx";
+  auto mx = jit(emit_conv2d_input_grad(s), s.name);
+  mx->lookup_fn<Fn>(s.name)(gy.data(), w.data(), gx.data());
+  s.name = "cgw";
+  auto mw = jit(emit_conv2d_weight_grad(s), s.name);
+  mw->lookup_fn<Fn>(s.name)(x.data(), gy.data(), gw.data());
+  INFO("N " << s.N << " C " << s.C << " H " << s.H << " W " << s.W << " O "
+            << s.O << " K " << s.KH << "x" << s.KW << " stride " << s.stride_h
+            << "x" << s.stride_w << " pad " << s.pad_h << "x" << s.pad_w
+            << " dil " << s.dil_h << " groups " << s.groups);
+  CHECK(mismatches(gx, want_gx, "gx") == 0);
+  CHECK(mismatches(gw, want_gw, "gw") == 0);
+}
+
+} // namespace
+
+TEST_CASE("conv2d backward: input and weight gradients vs a direct loop",
+          "[gemm][conv]") {
+  Conv2dSpec s = conv(2, 16, 9, 24, 3); // 3x3 padding 1: flipped forward
+  s.pad_h = s.pad_w = 1;
+  check_conv_grads(s);
+  s.stride_h = s.stride_w = 2; // stride 2: GEMM + col2im
+  check_conv_grads(s);
+  s = conv(3, 10, 11, 20, 3); // odd sizes, dilation 2, asymmetric stride
+  s.W = 13;
+  s.dil_h = s.dil_w = 2;
+  s.stride_w = 2;
+  s.pad_h = 2;
+  check_conv_grads(s);
+  s = conv(2, 12, 7, 30, 3); // groups 3
+  s.groups = 3;
+  s.pad_h = s.pad_w = 1;
+  check_conv_grads(s);
+  s = conv(3, 16, 12, 20, 3); // KC blocks of 40 across rows and images
+  s.pad_h = s.pad_w = 1;
+  s.tiling.kc = 40;
+  check_conv_grads(s);
+  s = conv(2, 40, 6, 24, 1); // 1x1 stride 1: weight gradient K = N*H*W
+  check_conv_grads(s);
+  s = conv(2, 20, 8, 36, 1); // 1x1 stride 2 (a ResNet shortcut)
+  s.stride_h = s.stride_w = 2;
+  check_conv_grads(s);
+  s = conv(1, 6, 5, 18, 1); // 1x1 with padding 1: beyond the kernel
+  s.pad_h = s.pad_w = 1;
+  check_conv_grads(s);
+  s = conv(2, 8, 9, 3, 4); // O = 3: the unpacked weight-gradient path
+  s.stride_h = s.stride_w = 2;
+  s.pad_h = s.pad_w = 1;
+  check_conv_grads(s);
+  s = conv(2, 16, 10, 20, 3); // the 8-lane (AVX2) kernels
+  s.pad_h = s.pad_w = 1;
+  s.vector_width = 8;
+  check_conv_grads(s);
+  s.stride_h = s.stride_w = 2;
+  check_conv_grads(s);
+}
+
+TEST_CASE("conv2d backward: an epilogue is rejected", "[gemm][conv]") {
+  Conv2dSpec s = conv(1, 4, 5, 4, 3);
+  s.epilogue = [](const std::string &, const std::string &, const std::string &,
+                  const std::string &, const std::string &acc) { return acc; };
+  CHECK_THROWS_AS(emit_conv2d_input_grad(s), Error);
+  CHECK_THROWS_AS(emit_conv2d_weight_grad(s), Error);
+}
