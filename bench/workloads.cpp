@@ -13,6 +13,7 @@
 ///                     [--json FILE] [--threads T] [--peak GFLOPS]
 ///                     [--check] [--max-step-s S]
 // SPDX-License-Identifier: Apache-2.0
+#include "bench/Args.h"
 #include "bench/Peak.h"
 #include "bench/models/Models.h"
 #include "frontend/Compile.h"
@@ -244,26 +245,13 @@ Row bench_one(const std::string &name, const Options &opt) {
   return row;
 }
 
-std::vector<std::string> split(const std::string &s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty())
-      out.push_back(item);
-  return out;
-}
-
 Options parse_args(int argc, char **argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        throw std::runtime_error("missing value after " + a);
-      return argv[++i];
-    };
+    auto value = [&] { return bench::next_arg(argc, argv, i); };
     if (a == "--workloads")
-      o.workloads = split(value());
+      o.workloads = bench::split_list(value());
     else if (a == "--reduced")
       o.reduced = true;
     else if (a == "--check")

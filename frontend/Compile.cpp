@@ -16,6 +16,7 @@ std::unique_ptr<Executable> compile(const Function &f,
     PassContext ctx;
     canonicalize(m, ctx);
   }
+  rematerialize(*g, options.remat, options.lower);
   loop::Program program = lower(*g, options.lower);
   CpuCompileOptions co;
   co.threads = options.threads;

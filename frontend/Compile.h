@@ -1,11 +1,12 @@
 /// \file
 /// kiln::compile: the pipeline from a Graph IR function to an Executable —
-/// canonicalize, lower (fusion), and a device's compiler (DESIGN.md).
+/// canonicalize, remat, lower (fusion), and a device's compiler (DESIGN.md).
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
 #include "ir/Graph.h"
 #include "passes/Lower.h"
+#include "passes/Remat.h"
 #include "runtime/Executable.h"
 
 #include <memory>
@@ -19,6 +20,10 @@ struct CompileOptions {
   int threads = 0;
   /// Run canonicalize before lowering.
   bool canonicalize = true;
+  /// Rematerialization of a training step, after canonicalize and before
+  /// lowering: RematPolicy::none() (the default), sqrt_n() or
+  /// budget(bytes) (passes/Remat.h, docs/remat.md).
+  RematPolicy remat;
   /// Fusion and contraction choices (LowerOptions::fuse = false compiles
   /// every node as its own kernel).
   LowerOptions lower;

@@ -1,0 +1,253 @@
+/// \file
+/// kiln_bench_remat: the rematerialization rows of ../shared/BENCHMARKS.md
+/// (deep_mlp_memory) plus resnet18_train and gpt_train. For each workload
+/// and policy (none, sqrt_n, a budget of half the sqrt_n arena): the
+/// planned arena (plan_memory's arena_bytes: every activation, gradient and
+/// scratch byte; parameters and optimizer state are outside it), the plan
+/// remat chose and its recompute FLOPs, and with --time the step time
+/// (median of 5 runs after a warm-up, min and max). Writes JSON.
+///   usage: kiln_bench_remat [--workloads a,b] [--depths 16,64,256]
+///                           [--time] [--runs N] [--reduced] [--json FILE]
+// SPDX-License-Identifier: Apache-2.0
+#include "bench/Args.h"
+#include "bench/models/Models.h"
+#include "frontend/Compile.h"
+#include "frontend/Train.h"
+#include "passes/PassManager.h"
+#include "passes/PlanMemory.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace kiln;
+using json = nlohmann::json;
+
+namespace {
+
+struct Options {
+  std::vector<std::string> workloads = {"deep_mlp_memory", "resnet18_train",
+                                        "gpt_train"};
+  std::vector<int64_t> depths = {16, 64, 256};
+  bool time = false, reduced = false;
+  int runs = 5;
+  std::string json_path = "bench/results/remat.json";
+};
+
+/// The workload's training step with its BENCHMARKS.md optimizer.
+models::Model build(const std::string &name, int64_t depth, bool reduced) {
+  models::Model m;
+  Optimizer opt = optim::sgd(0.01);
+  if (name == "deep_mlp_memory") {
+    models::DeepMlpConfig c =
+        reduced ? models::DeepMlpConfig::reduced() : models::DeepMlpConfig{};
+    c.depth = depth;
+    m = models::deep_mlp_memory(c);
+  } else {
+    m = models::build_workload(name, reduced);
+    opt = name == "gpt_train" ? optim::adamw(3e-4, 0.01) : optim::sgd(0.1, 0.9);
+  }
+  train_step(*m.graph, m.loss, m.params, {opt});
+  return m;
+}
+
+struct Row {
+  std::string workload, policy, plan;
+  int64_t depth = 0, budget = 0, arena = 0, lower_bound = 0;
+  double recompute_gflop = 0, plan_s = 0;
+  int boundaries = 0;
+  double median_s = 0, min_s = 0, max_s = 0;
+  std::string error;
+};
+
+/// canonicalize, remat, lower: the planned arena without compiling C.
+void plan(const Function &f, const RematPolicy &policy, Row &row) {
+  Module m;
+  Function *g = m.add_function(f.clone());
+  PassContext ctx;
+  canonicalize(m, ctx);
+  auto t0 = std::chrono::steady_clock::now();
+  RematReport r = rematerialize(*g, policy);
+  row.plan_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  loop::Program p = lower(*g);
+  row.arena = p.arena_bytes;
+  row.lower_bound = memory_summary(p).lower_bound;
+  row.plan = r.applied ? r.plan : "none";
+  row.boundaries = r.boundaries;
+  row.recompute_gflop = r.recompute_flops * 1e-9;
+}
+
+std::vector<HostTensor> inputs_of(const Function &f, const Graph &g,
+                                  Executable &exe) {
+  std::vector<HostTensor> args = g.initial_values(), inputs;
+  std::mt19937_64 rng(42);
+  std::normal_distribution<float> normal;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (f.param(i)->arg_kind() != ArgKind::Input) {
+      exe.set_state(f.param(i)->name(), args[i]);
+      continue;
+    }
+    for (int64_t j = 0; j < args[i].numel(); ++j) {
+      if (is_float(args[i].dtype()))
+        args[i].set(j, normal(rng));
+      else
+        args[i].set_int(j, int64_t(rng() % 10));
+    }
+    inputs.push_back(args[i]);
+  }
+  return inputs;
+}
+
+void time_step(const models::Model &m, const RematPolicy &policy, int runs,
+               Row &row) {
+  const Function &f = m.graph->function();
+  CompileOptions o;
+  o.remat = policy;
+  std::unique_ptr<Executable> exe = compile(f, o);
+  std::vector<HostTensor> in = inputs_of(f, *m.graph, *exe);
+  exe->run(in);
+  std::vector<double> ts;
+  for (int r = 0; r < runs; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    exe->run(in);
+    ts.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count());
+  }
+  std::sort(ts.begin(), ts.end());
+  row.median_s = ts[ts.size() / 2];
+  row.min_s = ts.front();
+  row.max_s = ts.back();
+}
+
+json to_json(const Row &r) {
+  json j = {{"workload", r.workload},
+            {"depth", r.depth},
+            {"policy", r.policy},
+            {"budget_bytes", r.budget},
+            {"plan", r.plan},
+            {"arena_bytes", r.arena},
+            {"lower_bound_bytes", r.lower_bound},
+            {"boundaries", r.boundaries},
+            {"recompute_gflop", r.recompute_gflop},
+            {"remat_seconds", r.plan_s}};
+  if (r.median_s > 0) {
+    j["median_s"] = r.median_s;
+    j["min_s"] = r.min_s;
+    j["max_s"] = r.max_s;
+  }
+  if (!r.error.empty())
+    j["error"] = r.error;
+  return j;
+}
+
+void print(const Row &r, int64_t none_arena, double none_s) {
+  std::printf("%-16s %4lld %-8s %-16s %10.1f %6.1f%% %5d %8.2f",
+              r.workload.c_str(), (long long)r.depth, r.policy.c_str(),
+              r.plan.c_str(), r.arena / 1048576.0,
+              100.0 * r.arena / std::max<int64_t>(1, none_arena), r.boundaries,
+              r.recompute_gflop);
+  if (r.median_s > 0)
+    std::printf(" %9.1f %+6.1f%%", r.median_s * 1e3,
+                none_s > 0 ? 100 * (r.median_s / none_s - 1) : 0.0);
+  if (!r.error.empty())
+    std::printf("  %s", r.error.c_str());
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+Options parse_args(int argc, char **argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&] { return bench::next_arg(argc, argv, i); };
+    if (a == "--workloads")
+      o.workloads = bench::split_list(value());
+    else if (a == "--depths") {
+      o.depths.clear();
+      for (const std::string &d : bench::split_list(value()))
+        o.depths.push_back(std::stoll(d));
+    } else if (a == "--time")
+      o.time = true;
+    else if (a == "--reduced")
+      o.reduced = true;
+    else if (a == "--runs")
+      o.runs = std::stoi(value());
+    else if (a == "--json")
+      o.json_path = value();
+    else
+      throw std::runtime_error("unknown argument " + a);
+  }
+  return o;
+}
+
+/// none, sqrt_n, then a budget of half the sqrt_n arena.
+void bench_workload(const Options &opt, const std::string &name, int64_t depth,
+                    json &rows) {
+  models::Model m = build(name, depth, opt.reduced);
+  int64_t none_arena = 0, sqrt_arena = 0;
+  double none_s = 0;
+  for (const char *policy : {"none", "sqrt_n", "budget"}) {
+    Row row;
+    row.workload = name;
+    row.depth = name == "deep_mlp_memory" ? depth : 0;
+    row.policy = policy;
+    RematPolicy p = row.policy == "none" ? RematPolicy::none()
+                    : row.policy == "sqrt_n"
+                        ? RematPolicy::sqrt_n()
+                        : RematPolicy::budget(sqrt_arena / 2);
+    row.budget = p.budget_bytes;
+    try {
+      plan(m.graph->function(), p, row);
+      if (opt.time)
+        time_step(m, p, opt.runs, row);
+    } catch (const std::exception &e) {
+      row.error = e.what();
+    }
+    if (row.policy == "none") {
+      none_arena = row.arena;
+      none_s = row.median_s;
+    }
+    if (row.policy == "sqrt_n")
+      sqrt_arena = row.arena;
+    print(row, none_arena, none_s);
+    rows.push_back(to_json(row));
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) try {
+  Options opt = parse_args(argc, argv);
+  std::printf("%-16s %4s %-8s %-16s %10s %7s %5s %8s %9s %7s\n", "workload",
+              "N", "policy", "plan", "arena MiB", "of none", "cuts", "re GFLOP",
+              "median ms", "extra");
+  json rows = json::array();
+  for (const std::string &name : opt.workloads) {
+    if (name != "deep_mlp_memory") {
+      bench_workload(opt, name, 0, rows);
+      continue;
+    }
+    for (int64_t depth : opt.depths)
+      bench_workload(opt, name, depth, rows);
+  }
+  std::ofstream(opt.json_path) << json{{"tool", "kiln_bench_remat"},
+                                       {"reduced", opt.reduced},
+                                       {"rows", rows}}
+                                      .dump(2)
+                               << "\n";
+  std::printf("wrote %s\n", opt.json_path.c_str());
+  return 0;
+} catch (const std::exception &e) {
+  std::fprintf(stderr, "kiln_bench_remat: error: %s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,302 @@
+/// \file
+/// remat's analysis: the forward/backward split of a training step, op
+/// costs, segmentings of the forward order and the keep sets built from
+/// them (passes/RematImpl.h).
+// SPDX-License-Identifier: Apache-2.0
+#include "passes/RematImpl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+namespace kiln::remat_detail {
+
+Cost cost_of(OpKind op) {
+  switch (op) {
+  case OpKind::Constant:
+  case OpKind::Iota:
+  case OpKind::Reshape:
+  case OpKind::Transpose:
+  case OpKind::BroadcastTo:
+  case OpKind::Slice:
+    return Cost::Free;
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMax:
+  case OpKind::ReduceMin:
+  case OpKind::ReduceMean:
+  case OpKind::Argmax:
+  case OpKind::Argmin:
+  case OpKind::MaxPool2d:
+  case OpKind::AvgPool2d:
+  case OpKind::ScatterAdd:
+    return Cost::Medium;
+  case OpKind::Matmul:
+  case OpKind::Conv2d:
+  case OpKind::Conv2dTranspose:
+  case OpKind::Conv2dWeightGrad:
+  case OpKind::MaxPool2dGrad:
+    return Cost::Expensive;
+  default:
+    return Cost::Cheap;
+  }
+}
+
+double node_flops(const Node &n) {
+  double out = double(n.type().numel());
+  auto in = [&](size_t i) { return double(n.operand(i)->type().numel()); };
+  switch (n.op()) {
+  case OpKind::Matmul: {
+    const Shape &a = n.operand(0)->type().shape;
+    return 2 * out * double(a.empty() ? 1 : a.back());
+  }
+  case OpKind::Conv2d:
+  case OpKind::Conv2dWeightGrad: {
+    // conv2d: out * (C/g*KH*KW) = out * numel(w)/O; the weight gradient
+    // does the same products with its output and the gradient swapped.
+    const Shape &w =
+        n.op() == OpKind::Conv2d ? n.operand(1)->type().shape : n.type().shape;
+    double per = w.empty() || w[0] == 0 ? 0 : double(numel(w)) / double(w[0]);
+    double outs = n.op() == OpKind::Conv2d ? out : in(1);
+    return 2 * outs * per;
+  }
+  case OpKind::Conv2dTranspose: {
+    const Shape &w = n.operand(1)->type().shape;
+    return 2 * in(0) * (w.empty() || w[0] == 0 ? 0 : numel(w) / double(w[0]));
+  }
+  default:
+    break;
+  }
+  if (cost_of(n.op()) == Cost::Medium && n.num_operands() > 0)
+    return in(0);
+  return cost_of(n.op()) == Cost::Free ? 0 : out;
+}
+
+namespace {
+
+bool is_view(OpKind op) {
+  return op == OpKind::Reshape || op == OpKind::Transpose ||
+         op == OpKind::BroadcastTo || op == OpKind::Slice;
+}
+
+/// The nodes \p loss depends on.
+std::unordered_set<const Node *> ancestors(const Value *loss) {
+  std::unordered_set<const Node *> seen;
+  std::vector<const Node *> work;
+  if (loss->def())
+    work.push_back(loss->def());
+  while (!work.empty()) {
+    const Node *n = work.back();
+    work.pop_back();
+    if (!seen.insert(n).second)
+      continue;
+    for (const Value *o : n->operands())
+      if (o->def())
+        work.push_back(o->def());
+  }
+  return seen;
+}
+
+/// Fills bytes, weight and cut_bytes once values and uses are known.
+void measure(const Function &f, Analysis &a) {
+  size_t nv = a.values.size();
+  a.bytes.assign(nv, 0);
+  for (size_t i = 0; i < nv; ++i) {
+    const Value *v = a.values[i];
+    const Node *d = v->def();
+    const Value *src = is_view(d->op()) ? d->operand(0) : nullptr;
+    bool free = d->op() == OpKind::Constant || d->op() == OpKind::Iota ||
+                (src && (src->is_param() || a.bytes[a.id.at(src)] == 0));
+    a.bytes[i] = free ? 0 : int64_t(v->type().bytes());
+  }
+  a.weight.assign(a.forward.size(), 0);
+  a.cut_bytes.assign(a.forward.size() + 1, 0);
+  for (size_t i = 0; i < nv; ++i) {
+    const Value *v = a.values[i];
+    bool into_contraction = false;
+    for (const Use &u : v->uses())
+      into_contraction =
+          into_contraction || (u.user && cost_of(u.user->op()) >= Cost::Medium);
+    bool materialized = a.saved[i] || v->uses().size() > 1 || into_contraction;
+    if (materialized && !is_view(v->def()->op()))
+      a.weight[a.def_pos[i]] += a.bytes[i];
+    if (a.last_use[i] > a.def_pos[i]) {
+      a.cut_bytes[a.def_pos[i]] += a.bytes[i];
+      a.cut_bytes[a.last_use[i]] -= a.bytes[i];
+    }
+  }
+  for (size_t p = 1; p < a.forward.size(); ++p)
+    a.cut_bytes[p] += a.cut_bytes[p - 1];
+  a.cut_bytes.pop_back();
+  (void)f;
+}
+
+} // namespace
+
+Analysis analyze(const Function &f) {
+  Analysis a;
+  if (f.results().empty() || f.result(0)->type().rank() != 0 ||
+      !is_float(f.result(0)->type().dtype) || !f.result(0)->def())
+    return a;
+  std::unordered_set<const Node *> fwd = ancestors(f.result(0));
+  const Node *loss = f.result(0)->def();
+  bool after_loss = false;
+  std::vector<Node *> backward;
+  for (Node *n : f.nodes()) {
+    if (fwd.count(n)) {
+      a.pos[n] = int(a.forward.size());
+      a.forward.push_back(n);
+    } else if (after_loss) {
+      backward.push_back(n);
+    }
+    after_loss = after_loss || n == loss;
+  }
+  for (Node *n : a.forward)
+    for (size_t r = 0; r < n->num_results(); ++r) {
+      a.id[n->result(r)] = int(a.values.size());
+      a.values.push_back(n->result(r));
+      a.def_pos.push_back(a.pos[n]);
+    }
+  size_t nv = a.values.size();
+  a.saved.assign(nv, false);
+  a.pinned.assign(nv, false);
+  a.last_use.assign(nv, -1);
+  for (size_t i = 0; i < nv; ++i)
+    for (const Use &u : a.values[i]->uses()) {
+      if (!u.user) {
+        a.pinned[i] = true;
+        continue;
+      }
+      auto it = a.pos.find(u.user);
+      if (it != a.pos.end())
+        a.last_use[i] = std::max(a.last_use[i], it->second);
+    }
+  std::unordered_set<const Node *> back(backward.begin(), backward.end());
+  for (size_t i = 0; i < nv; ++i)
+    for (const Use &u : a.values[i]->uses())
+      if (u.user && back.count(u.user))
+        a.saved[i] = true;
+  measure(f, a);
+  a.is_training_step =
+      !backward.empty() && std::count(a.saved.begin(), a.saved.end(), true) > 0;
+  return a;
+}
+
+KeepSet keep_all(const Analysis &a) {
+  KeepSet keep(a.values.size(), false);
+  for (size_t i = 0; i < keep.size(); ++i)
+    keep[i] = a.saved[i] || a.pinned[i];
+  return keep;
+}
+
+namespace {
+
+/// Keeps \p v's value, or the value a chain of views of it reads (a view
+/// of a kept value is recomputed for free). Constants are never kept.
+void keep_root(const Analysis &a, const Value *v, KeepSet &keep) {
+  while (!v->is_param() && is_view(v->def()->op()))
+    v = v->def()->operand(0);
+  if (v->is_param() || cost_of(v->def()->op()) == Cost::Free)
+    return;
+  keep[a.id.at(v)] = true;
+}
+
+} // namespace
+
+void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep) {
+  std::vector<const Value *> work;
+  std::vector<bool> seen(a.values.size(), false);
+  for (size_t i = 0; i < a.values.size(); ++i) {
+    if (a.pinned[i])
+      keep[i] = true;
+    if (a.saved[i] && a.def_pos[i] >= from)
+      work.push_back(a.values[i]);
+  }
+  while (!work.empty()) {
+    const Value *v = work.back();
+    work.pop_back();
+    if (v->is_param())
+      continue;
+    int i = a.id.at(v);
+    if (seen[i] || keep[i])
+      continue;
+    seen[i] = true;
+    if (cost_of(v->def()->op()) >= Cost::Medium) {
+      keep[i] = true;
+      continue;
+    }
+    for (const Value *o : v->def()->operands())
+      work.push_back(o);
+  }
+}
+
+std::vector<Segmenting> segmentings(const Analysis &a) {
+  int n = int(a.forward.size());
+  std::vector<int64_t> prefix(n + 1, 0);
+  for (int p = 0; p < n; ++p)
+    prefix[p + 1] = prefix[p] + a.weight[p];
+  int64_t total = prefix[n];
+  std::vector<Segmenting> out;
+  if (n < 2 || total == 0)
+    return out;
+  const int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
+  int max_k = std::min(n, 4 * int(std::ceil(std::sqrt(double(n)))) + 4);
+  for (int k = 1; k <= max_k; ++k) {
+    int64_t limit = (total + k - 1) / k;
+    // dp[j]: least checkpoint bytes of splits ending with one after j, all
+    // segments so far weighing at most limit; dp over j = -1 .. n-1.
+    std::vector<int64_t> dp(n + 1, kInf);
+    std::vector<int> from(n + 1, -1);
+    dp[0] = 0; // index j + 1: the split "before position 0"
+    for (int j = 0; j + 1 < n; ++j) // no split after the loss
+      for (int i = j; i >= 0 && prefix[j + 1] - prefix[i] <= limit; --i)
+        if (dp[i] < kInf && dp[i] + a.cut_bytes[j] < dp[j + 1]) {
+          dp[j + 1] = dp[i] + a.cut_bytes[j];
+          from[j + 1] = i;
+        }
+    // The last segment ends at the loss without a split.
+    int64_t best = kInf;
+    int best_i = -1;
+    for (int i = n; i >= 0 && prefix[n] - prefix[i] <= limit; --i)
+      if (dp[i] < best) {
+        best = dp[i];
+        best_i = i;
+      }
+    if (best_i < 0)
+      continue;
+    Segmenting s;
+    for (int i = best_i; i > 0; i = from[i])
+      s.splits.insert(s.splits.begin(), i - 1);
+    int64_t largest = 0;
+    int start = 0;
+    for (size_t j = 0; j <= s.splits.size(); ++j) {
+      int end = j < s.splits.size() ? s.splits[j] + 1 : n;
+      largest = std::max(largest, prefix[end] - prefix[start]);
+      start = end;
+    }
+    s.estimate = best + largest;
+    if (out.empty() || out.back().splits != s.splits)
+      out.push_back(std::move(s));
+  }
+  return out;
+}
+
+KeepSet segment_keep(const Analysis &a, const std::vector<int> &splits,
+                     bool cheap_tail) {
+  KeepSet keep(a.values.size(), false);
+  for (int s : splits)
+    for (size_t i = 0; i < a.values.size(); ++i)
+      if (a.def_pos[i] <= s && a.last_use[i] > s)
+        keep_root(a, a.values[i], keep);
+  int tail = splits.empty() ? 0 : splits.back() + 1;
+  if (cheap_tail) {
+    keep_cheap_policy(a, tail, keep);
+    return keep;
+  }
+  for (size_t i = 0; i < a.values.size(); ++i)
+    if (a.pinned[i] || (a.saved[i] && a.def_pos[i] >= tail))
+      keep[i] = true;
+  return keep;
+}
+
+} // namespace kiln::remat_detail

@@ -1,0 +1,113 @@
+/// \file
+/// remat's budget mode: candidate keep sets scored by the real memory
+/// planner. Each candidate is applied to a copy of the function, lowered
+/// (fusion decides what is materialized) and planned by plan_memory; among
+/// the plans whose arena fits the budget the one with the least recompute
+/// FLOPs wins (ties: the smaller arena). "keep-all" (no remat) is a
+/// candidate, so the result is never worse than no remat, and so is the
+/// plan sqrt_n picks, so it is never worse than sqrt_n at the same memory.
+// SPDX-License-Identifier: Apache-2.0
+#include "ir/Error.h"
+#include "passes/RematImpl.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+namespace kiln::remat_detail {
+
+namespace {
+
+struct Candidate {
+  std::string name;
+  KeepSet keep;
+  int boundaries = 0;
+  int64_t arena = -1;
+  double flops = 0;
+};
+
+std::vector<Candidate> candidates(const Analysis &a) {
+  std::vector<Candidate> out;
+  std::set<KeepSet> seen;
+  auto add = [&](std::string name, KeepSet keep, int boundaries) {
+    if (seen.insert(keep).second)
+      out.push_back({std::move(name), std::move(keep), boundaries});
+  };
+  add("keep-all", keep_all(a), 0);
+  KeepSet cheap(a.values.size(), false);
+  keep_cheap_policy(a, 0, cheap);
+  add("cheap", cheap, 0);
+  for (const Segmenting &s : segmentings(a)) {
+    int k = int(s.splits.size());
+    std::string name = "segments/" + std::to_string(k + 1);
+    add(name, segment_keep(a, s.splits, /*cheap_tail=*/true), k);
+  }
+  return out;
+}
+
+/// Applies \p c to a copy of \p f: its recompute FLOPs, and the copy.
+std::unique_ptr<Function> applied_copy(const Function &f, Candidate &c) {
+  std::unique_ptr<Function> copy = f.clone();
+  Analysis a = analyze(*copy);
+  c.flops = apply_keep_set(*copy, a, c.keep).flops;
+  return copy;
+}
+
+/// The planned arena of \p c (applied to a copy of \p f).
+void score(const Function &f, Candidate &c, const LowerOptions &lower) {
+  std::unique_ptr<Function> copy = applied_copy(f, c);
+  LowerOptions lo = lower;
+  lo.plan_memory = true;
+  c.arena = int64_t(kiln::lower(*copy, lo).arena_bytes);
+  if (std::getenv("KILN_REMAT_DEBUG"))
+    std::fprintf(stderr, "remat: candidate %-20s arena %12lld flops %.3g\n",
+                 c.name.c_str(), (long long)c.arena, c.flops);
+}
+
+} // namespace
+
+RematReport remat_budget(Function &f, const Analysis &a, int64_t budget,
+                         const LowerOptions &lower) {
+  std::vector<Candidate> cands = candidates(a);
+  // Lower in order of recompute FLOPs: the first plan that fits (and any
+  // with as few FLOPs) wins, so usually only a few are planned. When none
+  // fits, all are, to name the smallest arena.
+  for (size_t i = 1; i < cands.size(); ++i)
+    applied_copy(f, cands[i]);
+  std::stable_sort(
+      cands.begin() + 1, cands.end(),
+      [](const Candidate &x, const Candidate &y) { return x.flops < y.flops; });
+  const Candidate *best = nullptr, *smallest = nullptr;
+  int scored = 0;
+  for (Candidate &c : cands) {
+    if (best && c.flops > best->flops)
+      break;
+    score(f, c, lower);
+    ++scored;
+    if (!smallest || c.arena < smallest->arena)
+      smallest = &c;
+    if (c.arena <= budget && (!best || c.arena < best->arena))
+      best = &c;
+  }
+  if (!best)
+    throw Error("remat: no plan fits the budget of " + std::to_string(budget) +
+                " bytes; the smallest arena found is " +
+                std::to_string(smallest->arena) + " bytes (plan " +
+                smallest->name + "); raise the budget to at least that");
+  RematReport r;
+  Applied ap = apply_keep_set(f, a, best->keep);
+  r.applied = true;
+  r.plan = best->name;
+  r.saved = int(std::count(a.saved.begin(), a.saved.end(), true));
+  r.kept = ap.kept;
+  r.boundaries = best->boundaries;
+  r.recomputed_nodes = ap.recomputed_nodes;
+  r.recompute_flops = ap.flops;
+  r.arena_bytes = best->arena;
+  r.arena_bytes_none = cands.front().arena;
+  r.candidates = scored;
+  return r;
+}
+
+} // namespace kiln::remat_detail
