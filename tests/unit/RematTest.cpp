@@ -127,7 +127,7 @@ TEST_CASE("remat: sqrt_n and budget plans leave every result bit-identical "
 }
 
 TEST_CASE("remat: compiled steps with and without sqrt_n agree", "[remat]") {
-  for (const std::string &name : {"deep_mlp_memory"}) {
+  for (std::string name : {"deep_mlp_memory"}) {
     INFO("workload " << name);
     models::Model m = training_step(name);
     const Function &f = m.graph->function();
