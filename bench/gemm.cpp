@@ -10,6 +10,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/Gemm.h"
 #include "bench/Peak.h"
+#include "bench/Timing.h"
 #include "codegen/ClangJit.h"
 
 #include <nlohmann/json.hpp>
@@ -34,61 +35,11 @@
 
 using namespace kiln;
 using namespace kiln::codegen;
+using kiln::bench::Buffer;
+using kiln::bench::time_runs;
+using kiln::bench::Timing;
 
 namespace {
-
-struct Timing {
-  double median_s = 0, min_s = 0, max_s = 0;
-  double cpu_s = 0;   ///< process CPU time of all timed runs (every thread)
-  double total_s = 0; ///< wall time of all timed runs
-  int runs = 0;
-};
-
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-/// Times \p fn after one warm-up run: 20 runs, or 5 when a run takes > 1 s.
-Timing time_runs(const std::function<void()> &fn) {
-  using clock = std::chrono::steady_clock;
-  auto once = [&] {
-    auto t0 = clock::now();
-    fn();
-    return std::chrono::duration<double>(clock::now() - t0).count();
-  };
-  const double first = once();
-  Timing t;
-  t.runs = first > 1.0 ? 5 : 20;
-  std::vector<double> ts;
-  const double cpu0 = process_cpu_seconds();
-  for (int r = 0; r < t.runs; ++r)
-    ts.push_back(once());
-  t.cpu_s = process_cpu_seconds() - cpu0;
-  std::sort(ts.begin(), ts.end());
-  t.median_s = ts[t.runs / 2];
-  t.min_s = ts.front();
-  t.max_s = ts.back();
-  for (double x : ts)
-    t.total_s += x;
-  return t;
-}
-
-/// A 64-byte aligned, randomly filled f32 buffer.
-struct Buffer {
-  float *data;
-  explicit Buffer(size_t n, unsigned seed) {
-    data = static_cast<float *>(std::aligned_alloc(64, (n * 4 + 63) / 64 * 64));
-    std::mt19937 gen(seed);
-    std::normal_distribution<float> dist;
-    for (size_t i = 0; i < n; ++i)
-      data[i] = dist(gen);
-  }
-  ~Buffer() { std::free(data); }
-  Buffer(const Buffer &) = delete;
-  Buffer &operator=(const Buffer &) = delete;
-};
 
 /// Largest |C - A@B| / (1 + |A|@|B|) over a sample of entries.
 double sample_error(const float *a, const float *b, const float *c, int64_t m,
@@ -214,10 +165,6 @@ int main(int argc, char **argv) {
               {"openblas_core", openblas_get_corename()},
 #endif
               {"results", rows}};
-  std::filesystem::path path(out);
-  if (path.has_parent_path())
-    std::filesystem::create_directories(path.parent_path());
-  std::ofstream(path) << doc.dump(2) << "\n";
-  std::printf("wrote %s\n", out.c_str());
+  bench::write_json(out, doc);
   return 0;
 }

@@ -9,6 +9,9 @@
 #include "codegen/GemmContraction.h"
 #include "ir/Error.h"
 
+#include <tuple>
+#include <utility>
+
 namespace kiln::codegen {
 
 using detail::Contraction;
@@ -138,7 +141,33 @@ static void @NAME@_gather(const float *restrict xc, long kh, long kw, long p0,
 )");
 }
 
-Contraction conv2d_contraction(const Conv2dSpec &s) {
+namespace {
+
+/// The register tile of a convolution whose images lie side by side along
+/// N: the widest NR (with its MR) that divides the P output positions of an
+/// image, so that no tile straddles two images; {0, 0} when none does.
+std::pair<int, int> merged_tile(const Conv2dSpec &s, int vw, int64_t p) {
+  if (s.tiling.nr > 0)
+    return {p % s.tiling.nr == 0 ? s.tiling.mr : 0,
+            p % s.tiling.nr == 0 ? s.tiling.nr : 0};
+  // MR x NR/vw accumulators fit the register file with the B vectors.
+  const std::pair<int, int> wide[] = {{6, 64}, {14, 32}, {24, 16}};
+  const std::pair<int, int> narrow[] = {{6, 2 * vw}, {12, vw}};
+  if (vw == 16) {
+    for (auto [mr, nr] : wide)
+      if (p % nr == 0)
+        return {mr, nr};
+  } else {
+    for (auto [mr, nr] : narrow)
+      if (p % nr == 0)
+        return {mr, nr};
+  }
+  return {0, 0};
+}
+
+} // namespace
+
+Contraction conv2d_contraction(const Conv2dSpec &s, bool merge) {
   int64_t oh = 0, ow = 0;
   conv2d_output_size(s, oh, ow);
   const int64_t g = s.groups, og = s.O / g, cg = s.C / g, p = oh * ow;
@@ -148,9 +177,20 @@ Contraction conv2d_contraction(const Conv2dSpec &s) {
              "float *restrict out";
   if (!s.extra_params.empty())
     c.params += ", " + s.extra_params;
-  c.batch = s.N * g;
+  c.vw = s.vector_width ? s.vector_width : host_vector_width();
+  GemmTiling t = s.tiling;
+  if (merge) {
+    std::tie(t.mr, t.nr) = merged_tile(s, c.vw, p);
+    merge = t.nr > 0 && s.N > 1;
+    if (!merge)
+      t = s.tiling;
+  }
+  // Batch b = image * groups + group, or with merged images b = group and
+  // column j = image * P + position. The index expressions below hold for
+  // both (unmerged, j < P).
+  c.batch = merge ? g : s.N * g;
   c.M = og;
-  c.N = p;
+  c.N = merge ? s.N * p : p;
   c.K = cg * s.KH * s.KW;
   const int64_t k = c.K;
   c.a_at = [=](const std::string &b, const std::string &m,
@@ -162,9 +202,10 @@ Contraction conv2d_contraction(const Conv2dSpec &s) {
     const int64_t chw = s.C * p;
     c.b_at = [=](const std::string &b, const std::string &kk,
                  const std::string &n) {
-      return "x[(" + b + ") / " + str(g) + " * " + str(chw) + " + ((" + b +
-             ") % " + str(g) + " * " + str(cg) + " + " + kk + ") * " + str(p) +
-             " + " + n + "]";
+      return "x[((" + b + ") / " + str(g) + " + (" + n + ") / " + str(p) +
+             ") * " + str(chw) + " + ((" + b + ") % " + str(g) + " * " +
+             str(cg) + " + " + kk + ") * " + str(p) + " + (" + n + ") % " +
+             str(p) + "]";
     };
   } else {
     c.helpers = gather_helper(s) + conv_gather_helper(s);
@@ -178,22 +219,27 @@ Contraction conv2d_contraction(const Conv2dSpec &s) {
     return "out + (" + b + ") / " + str(g) + " * " + str(s.O * p) + " + (" + b +
            ") % " + str(g) + " * " + str(og * p);
   };
+  c.c_col = [=](const std::string &j) {
+    return "((" + j + ") / " + str(p) + " * " + str(s.O * p) + " + (" + j +
+           ") % " + str(p) + ")";
+  };
   c.ldc = p;
   if (s.epilogue)
     c.epilogue = [=](const std::string &b, const std::string &i,
                      const std::string &j, const std::string &acc) {
-      return s.epilogue("((" + b + ") / " + str(g) + ")",
-                        "((" + b + ") % " + str(g) + " * " + str(og) + " + " +
-                            i + ")",
-                        "((" + j + ") / " + str(ow) + ")",
-                        "((" + j + ") % " + str(ow) + ")", acc);
+      return s.epilogue(
+          "((" + b + ") / " + str(g) + " + (" + j + ") / " + str(p) + ")",
+          "((" + b + ") % " + str(g) + " * " + str(og) + " + " + i + ")",
+          "((" + j + ") % " + str(p) + " / " + str(ow) + ")",
+          "((" + j + ") % " + str(ow) + ")", acc);
     };
-  c.vw = s.vector_width ? s.vector_width : host_vector_width();
+  c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
+  if (merge && use_direct_path(c))
+    return conv2d_contraction(s, false);
   return c;
 }
 
-std::string emit_contraction(Contraction &c, const GemmTiling &t) {
-  c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
+std::string emit_contraction(const Contraction &c) {
   if (use_direct_path(c))
     return emit_direct(c);
   return emit_packed(c);
@@ -202,8 +248,7 @@ std::string emit_contraction(Contraction &c, const GemmTiling &t) {
 } // namespace detail
 
 std::string emit_conv2d(const Conv2dSpec &s) {
-  Contraction c = detail::conv2d_contraction(s);
-  return detail::emit_contraction(c, s.tiling);
+  return detail::emit_contraction(detail::conv2d_contraction(s));
 }
 
 } // namespace kiln::codegen

@@ -76,9 +76,12 @@ std::string input_grad_flipped(const Conv2dSpec &s, int64_t oh, int64_t ow) {
   /* wt[c][o][kh][kw] = w[o][c][KH-1-kh][KW-1-kw] within each group */
   float *wt = aligned_alloc(64, @BYTES@);
 #pragma omp parallel for schedule(static) if (@WN@ > 65536L)
-  for (long i = 0; i < @WN@; ++i) {
-    long r = i % @KHW@, t = i / @KHW@, o = t % @OG@, c = t / @OG@;
-    wt[i] = w[((c / @CG@ * @OG@ + o) * @CG@ + c % @CG@) * @KHW@ + @KHW@ - 1 - r];
+  for (long c = 0; c < @C@; ++c) {
+    const float *restrict src = w + (c / @CG@ * @OG@ * @CG@ + c % @CG@) * @KHW@;
+    float *restrict dst = wt + c * @OG@ * @KHW@;
+    for (long o = 0; o < @OG@; ++o)
+      for (long r = 0; r < @KHW@; ++r)
+        dst[o * @KHW@ + r] = src[o * @CG@ * @KHW@ + @KHW@ - 1 - r];
   }
   @NAME@_f(gy, wt, gx);
   free(wt);
@@ -88,62 +91,75 @@ std::string input_grad_flipped(const Conv2dSpec &s, int64_t oh, int64_t ow) {
               {"WN", str(s.C * og * s.KH * s.KW)}});
 }
 
-/// Any stride: per image, cols[c][kh][kw][oh*OW+ow] = sum over o of
-/// w[o][c][kh][kw] * gy[n][o][oh][ow] (one GEMM per group), then each gx
-/// plane gathers its columns (channels in parallel, no races).
+/// Any stride: cols[c][kh][kw][n*P + oh*OW+ow] = sum over o of
+/// w[o][c][kh][kw] * gy[n][o][oh][ow] (one GEMM per group, the images side
+/// by side along N), then each gx plane gathers its columns ((image,
+/// channel) planes in parallel, no races).
 std::string input_grad_col2im(const Conv2dSpec &s, int64_t oh, int64_t ow) {
   const int64_t g = s.groups, og = s.O / g, cg = s.C / g, p = oh * ow,
                 khw = s.KH * s.KW;
-  GemmSpec m;
-  m.name = s.name + "_c";
-  m.batch = g;
-  m.M = cg * khw;
-  m.N = p;
-  m.K = og;
-  m.a_batch_stride = og * cg * khw;
-  m.a_row_stride = 1;
-  m.a_col_stride = cg * khw;
-  m.b_batch_stride = og * p;
-  m.b_row_stride = p;
-  m.vector_width = s.vector_width;
-  m.tiling = s.tiling;
-  return make_static(emit_gemm(m), m.name) +
+  Contraction c;
+  c.name = s.name + "_c";
+  c.params = "const float *restrict w, const float *restrict gy, "
+             "float *restrict cols";
+  c.batch = g;
+  c.M = cg * khw;
+  c.N = s.N * p;
+  c.K = og;
+  c.a_at = [=](const std::string &b, const std::string &m,
+               const std::string &k) {
+    return "w[((" + b + ") * " + str(og) + " + " + k + ") * " + str(cg * khw) +
+           " + " + m + "]";
+  };
+  c.a_k_unit = false;
+  c.b_at = [=](const std::string &b, const std::string &k,
+               const std::string &j) {
+    return "gy[(" + j + ") / " + str(p) + " * " + str(s.O * p) + " + ((" + b +
+           ") * " + str(og) + " + " + k + ") * " + str(p) + " + (" + j +
+           ") % " + str(p) + "]";
+  };
+  c.c_base = [=](const std::string &b) {
+    return "cols + (" + b + ") * " + str(c.M * c.N);
+  };
+  c.ldc = c.N;
+  c.vw = s.vector_width ? s.vector_width : host_vector_width();
+  c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
+  return make_static(detail::emit_contraction(c), c.name) +
          fill_conv(
              s,
              R"(void @NAME@(const float *restrict gy, const float *restrict w,
     float *restrict gx) {
   float *cols = aligned_alloc(64, @BYTES@);
-  for (long n = 0; n < @NI@; ++n) {
-    @NAME@_c(w, gy + n * @OP@, cols);
-    float *restrict gxn = gx + n * @CHW@;
+  @NAME@_c(w, gy, cols);
 #pragma omp parallel for schedule(static)
-    for (long c = 0; c < @C@; ++c) {
-      float *restrict plane = gxn + c * @HW@;
-      for (long i = 0; i < @HW@; ++i)
-        plane[i] = 0.0f;
-      for (long kh = 0; kh < @KH@; ++kh)
-        for (long kw = 0; kw < @KW@; ++kw) {
-          const float *restrict col = cols + (c * @KHW@ + kh * @KW@ + kw) * @P@;
-          const long a = @PW@ - kw * @DW@, b = @W@ - 1 + a;
-          long lo = a <= 0 ? 0 : (a + @SW@ - 1) / @SW@;
-          long hi = b < 0 ? -1 : b / @SW@;
-          hi = hi < @OW@ - 1 ? hi : @OW@ - 1;
-          for (long y = 0; y < @OH@; ++y) {
-            long ih = y * @SH@ - @PH@ + kh * @DH@;
-            if ((unsigned long)ih >= (unsigned long)@H@)
-              continue;
-            float *restrict pr = plane + ih * @W@;
-            const float *restrict cr = col + y * @OW@;
-            for (long x = lo; x <= hi; ++x)
-              pr[x * @SW@ - a] += cr[x];
-          }
+  for (long t = 0; t < @NI@ * @C@; ++t) {
+    long n = t / @C@, c = t % @C@;
+    float *restrict plane = gx + t * @HW@;
+    for (long i = 0; i < @HW@; ++i)
+      plane[i] = 0.0f;
+    for (long kh = 0; kh < @KH@; ++kh)
+      for (long kw = 0; kw < @KW@; ++kw) {
+        const float *restrict col =
+            cols + (c * @KHW@ + kh * @KW@ + kw) * @NI@ * @P@ + n * @P@;
+        const long a = @PW@ - kw * @DW@, b = @W@ - 1 + a;
+        long lo = a <= 0 ? 0 : (a + @SW@ - 1) / @SW@;
+        long hi = b < 0 ? -1 : b / @SW@;
+        hi = hi < @OW@ - 1 ? hi : @OW@ - 1;
+        for (long y = 0; y < @OH@; ++y) {
+          long ih = y * @SH@ - @PH@ + kh * @DH@;
+          if ((unsigned long)ih >= (unsigned long)@H@)
+            continue;
+          float *restrict pr = plane + ih * @W@;
+          const float *restrict cr = col + y * @OW@;
+          for (long x = lo; x <= hi; ++x)
+            pr[x * @SW@ - a] += cr[x];
         }
-    }
+      }
   }
   free(cols);
 }
 )",
-             {{"BYTES", alloc_bytes(s.C * khw * p)}});
+             {{"BYTES", alloc_bytes(s.N * s.C * khw * p)}});
 }
 
 /// im2col^T element (k = image*P + position, j = (c, kh, kw)) of group b:
@@ -229,12 +245,12 @@ std::string emit_conv2d_weight_grad(const Conv2dSpec &s) {
   c.vw = s.vector_width ? s.vector_width : host_vector_width();
   c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
   c.helpers = weight_grad_element(s);
-  if (detail::use_direct_path(c))
-    return detail::emit_direct(c);
-  c.helpers += detail::conv_gather_helper(s);
-  c.b_pack_body = weight_grad_pack(s, c);
-  c.b_pack_transposes = true;
-  return detail::emit_packed(c);
+  if (!detail::use_direct_path(c)) {
+    c.helpers += detail::conv_gather_helper(s);
+    c.b_pack_body = weight_grad_pack(s, c);
+    c.b_pack_transposes = true;
+  }
+  return detail::emit_contraction(c);
 }
 
 } // namespace kiln::codegen

@@ -40,6 +40,11 @@ struct Contraction {
   bool b_pack_transposes = false;
   /// b -> pointer to the output row 0 of batch b, e.g. "C + b * 4096".
   std::function<std::string(const std::string &)> c_base;
+  /// j -> offset of output column j from a row's start; empty: j. The
+  /// packed kernel calls it at the first column of a tile (the columns of
+  /// one tile must be contiguous); the direct kernel ignores it (its rows
+  /// must be contiguous).
+  std::function<std::string(const std::string &)> c_col;
   int64_t ldc = 1;     ///< row stride of the output
   EpilogueFn epilogue; ///< (b, i, j, acc), may be empty
   int vw = 16;
@@ -60,12 +65,15 @@ std::string emit_packed(const Contraction &c);
 /// small shapes, GEMV, and every f64 contraction.
 std::string emit_direct(const Contraction &c);
 
-/// Completes c.t from \p t and returns the packed or the direct kernel.
-std::string emit_contraction(Contraction &c, const GemmTiling &t);
+/// The packed or the direct kernel of \p c (its tiling chosen).
+std::string emit_contraction(const Contraction &c);
 
-/// The forward convolution \p s as a contraction per (image, group): A the
-/// group's weight rows, B the im2col matrix gathered while packing.
-Contraction conv2d_contraction(const Conv2dSpec &s);
+/// The forward convolution \p s as a contraction per group, A the group's
+/// weight rows, B the im2col matrix gathered while packing, its tiling
+/// chosen. With \p merge the images lie side by side along N (A is packed
+/// once for all of them, and small images fill the tiles) when a register
+/// tile width divides OH*OW; otherwise one contraction per (image, group).
+Contraction conv2d_contraction(const Conv2dSpec &s, bool merge = true);
 
 /// The C helper `<name>_gather(xc, kh, kw, p0, len, q)` of \p s: writes
 /// im2col row (kh, kw) of channel plane xc at the output positions p0 ..

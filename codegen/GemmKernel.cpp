@@ -248,7 +248,7 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
           for (long ir = 0; ir < mc; ir += @MR@) {
             long mr = @N@_min(@MR@, mc - ir), j0 = jc + jr * @NR@;
             long nr = @N@_min(@NR@, jc + nc - j0), i0 = ic + ir;
-            float *cp = (@CBASE@) + i0 * @LDC@ + j0;
+            float *cp = (@CBASE@) + i0 * @LDC@ + @CCOL@;
             const float *a = ap + ir * kc, *bq = @BPANEL@;
             if (mr == @MR@ && nr == @NR@) {
               @N@_ukernel(kc, a, bq, cp, @LDC@, pc > 0);
@@ -262,6 +262,7 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
 @EPI@          }
 )",
               {{"EPI", epilogue_pass(c)},
+               {"CCOL", c.c_col ? c.c_col("j0") : std::string("j0")},
                {"BPANEL", bpanel},
                {"CBASE", c.c_base("b_")},
                {"LDC", str(c.ldc)},

@@ -304,6 +304,25 @@ TEST_CASE("conv2d: implicit GEMM vs a direct loop", "[gemm][conv]") {
   check_conv(s);
 }
 
+TEST_CASE("conv2d: images side by side along N", "[gemm][conv]") {
+  // OH*OW = 16, 32, 64: tiles of 16, 32 and 64 columns never straddle two
+  // images; the bias + relu epilogue sees each column's image.
+  Conv2dSpec s = conv(3, 16, 4, 40, 3);
+  s.pad_h = s.pad_w = 1;
+  s.groups = 2;
+  check_conv(s);
+  s = conv(2, 12, 8, 30, 3);
+  s.W = 4;
+  s.pad_h = s.pad_w = 1;
+  check_conv(s);
+  s = conv(3, 24, 8, 20, 1); // pointwise
+  check_conv(s);
+  s = conv(2, 8, 8, 20, 3); // 8 lanes
+  s.pad_h = s.pad_w = 1;
+  s.vector_width = 8;
+  check_conv(s);
+}
+
 namespace {
 
 /// The input and weight gradients of the forward convolution \p s for an
@@ -398,6 +417,9 @@ TEST_CASE("conv2d backward: input and weight gradients vs a direct loop",
   check_conv_grads(s);
   s = conv(2, 12, 7, 30, 3); // groups 3
   s.groups = 3;
+  s.pad_h = s.pad_w = 1;
+  check_conv_grads(s);
+  s = conv(3, 16, 8, 24, 3); // flipped forward with images along N
   s.pad_h = s.pad_w = 1;
   check_conv_grads(s);
   s = conv(3, 16, 12, 20, 3); // KC blocks of 40 across rows and images
