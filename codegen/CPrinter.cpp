@@ -5,6 +5,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CPrinter.h"
 
+#include "codegen/CExpr.h"
 #include "codegen/CPrelude.h"
 #include "codegen/Gemm.h"
 #include "ir/Error.h"
@@ -37,264 +38,10 @@ std::string c_identifier(const std::string &name) {
 
 namespace {
 
-enum class Num { F32, F64, Int };
-
-/// How a dtype computes in C: 16-bit floats as float.
-Num num_of(DType t) {
-  if (t == DType::F64)
-    return Num::F64;
-  return is_float(t) ? Num::F32 : Num::Int;
-}
-
-const char *compute_type(DType t) {
-  switch (t) {
-  case DType::F64:
-    return "double";
-  case DType::F32:
-  case DType::F16:
-  case DType::BF16:
-    return "float";
-  case DType::I32:
-    return "kiln_i32";
-  case DType::I64:
-    return "kiln_i64";
-  case DType::Bool:
-    return "kiln_u8";
-  }
-  return "?";
-}
-
-const char *storage_type(DType t) {
-  switch (t) {
-  case DType::F16:
-  case DType::BF16:
-    return "kiln_u16";
-  default:
-    return compute_type(t);
-  }
-}
-
-std::string float_literal(double v, DType t) {
-  bool f = num_of(t) != Num::F64;
-  if (std::isnan(v))
-    return f ? "__builtin_nanf(\"\")" : "__builtin_nan(\"\")";
-  if (std::isinf(v))
-    return std::string(v < 0 ? "(-" : "(") +
-           (f ? "__builtin_inff())" : "__builtin_inf())");
-  char buf[64];
-  if (f)
-    std::snprintf(buf, sizeof buf, "%af", double(float(v)));
-  else
-    std::snprintf(buf, sizeof buf, "%a", v);
-  return buf;
-}
-
-std::string int_literal(int64_t v, DType t) {
-  if (t == DType::I64) {
-    if (v == INT64_MIN)
-      return "(-9223372036854775807ll - 1)";
-    return "(" + std::to_string(v) + "ll)";
-  }
-  return "(" + std::to_string(v) + ")";
-}
-
-class ExprPrinter {
-public:
-  explicit ExprPrinter(const loop::Program &p) : p_(p) {}
-
-  std::string var(int v) const {
-    auto it = subst.find(v);
-    return it != subst.end() ? it->second : "v" + std::to_string(v);
-  }
-  /// Variables printed as given C expressions (a Gemm epilogue's indices).
-  std::map<int, std::string> subst;
-  std::string buf(int b) const { return "b" + std::to_string(b); }
-
-  std::string operator()(const ExprPtr &e) const {
-    switch (e->op) {
-    case Op::IntImm:
-      return int_literal(e->ival, e->dtype);
-    case Op::FloatImm:
-      return float_literal(e->fval, e->dtype);
-    case Op::Var:
-      return var(e->var);
-    case Op::Load:
-      return load(e);
-    case Op::Cast:
-      return cast((*this)(e->args[0]), e->args[0]->dtype, e->dtype);
-    case Op::Select:
-      return "(" + (*this)(e->args[0]) + " ? " + (*this)(e->args[1]) + " : " +
-             (*this)(e->args[2]) + ")";
-    case Op::RandomUniform:
-    case Op::RandomNormal:
-      return random(e);
-    default:
-      break;
-    }
-    if (e->args.size() == 1)
-      return unary(e->op, e->args[0]);
-    return binary(e->op, e->dtype, e->args[0], e->args[1]);
-  }
-
-private:
-  std::string load(const ExprPtr &e) const {
-    std::string s = buf(e->buffer) + "[" + (*this)(e->args[0]) + "]";
-    DType t = p_.buffers[size_t(e->buffer)].dtype;
-    if (t == DType::F16)
-      return "kiln_h2f(" + s + ")";
-    if (t == DType::BF16)
-      return "kiln_bf2f(" + s + ")";
-    return s;
-  }
-
-  std::string random(const ExprPtr &e) const {
-    std::string call =
-        std::string(e->op == Op::RandomUniform ? "kiln_uniform("
-                                               : "kiln_normal(") +
-        (*this)(e->args[0]) + ", " + (*this)(e->args[1]) + ", " +
-        (*this)(e->args[2]) + ")";
-    return cast(call, DType::F64, e->dtype);
-  }
-
-  static std::string fn(Num n, const char *f32, const char *f64,
-                        const char *i64, const std::string &args) {
-    const char *f = n == Num::F32 ? f32 : n == Num::F64 ? f64 : i64;
-    return std::string(f) + "(" + args + ")";
-  }
-
-  std::string unary(Op op, const ExprPtr &a) const {
-    std::string x = (*this)(a);
-    Num n = num_of(a->dtype);
-    bool i32 = a->dtype == DType::I32;
-    switch (op) {
-    case Op::Neg:
-      return i32 ? "((kiln_i32)(0u - (kiln_u32)" + x + "))" : "(-" + x + ")";
-    case Op::Abs:
-      return n == Num::Int ? "(" + x + " < 0 ? -" + x + " : " + x + ")"
-                           : fn(n, "__builtin_fabsf", "__builtin_fabs", "", x);
-    case Op::Sign:
-      return fn(n, "kiln_signf", "kiln_signd", "kiln_signi", x);
-    case Op::Exp:
-      return fn(n, "kiln_expf", "__builtin_exp", "", x);
-    case Op::Log:
-      return fn(n, "__builtin_logf", "__builtin_log", "", x);
-    case Op::Sqrt:
-      return fn(n, "__builtin_sqrtf", "__builtin_sqrt", "", x);
-    case Op::Rsqrt:
-      return n == Num::F64 ? "(1.0 / __builtin_sqrt(" + x + "))"
-                           : "(1.0f / __builtin_sqrtf(" + x + "))";
-    case Op::Tanh:
-      return fn(n, "kiln_tanhf", "__builtin_tanh", "", x);
-    case Op::Sigmoid:
-      return n == Num::F64 ? "(1.0 / (1.0 + __builtin_exp(-" + x + ")))"
-                           : "kiln_sigmoidf(" + x + ")";
-    case Op::Relu:
-      return n == Num::Int ? "(" + x + " > 0 ? " + x + " : 0)"
-                           : fn(n, "kiln_reluf", "kiln_relud", "", x);
-    case Op::Sin:
-      return fn(n, "__builtin_sinf", "__builtin_sin", "", x);
-    case Op::Cos:
-      return fn(n, "__builtin_cosf", "__builtin_cos", "", x);
-    case Op::Erf:
-      return fn(n, "__builtin_erff", "__builtin_erf", "", x);
-    case Op::Floor:
-      return fn(n, "__builtin_floorf", "__builtin_floor", "", x);
-    case Op::Ceil:
-      return fn(n, "__builtin_ceilf", "__builtin_ceil", "", x);
-    case Op::Round:
-      return fn(n, "__builtin_rintf", "__builtin_rint", "", x);
-    case Op::Not:
-      return "(!" + x + ")";
-    case Op::IsFinite:
-      return "(__builtin_isfinite(" + x + ") ? 1 : 0)";
-    default:
-      KILN_UNREACHABLE(std::string("not a unary op: ") + loop::op_name(op));
-    }
-  }
-
-  std::string binary(Op op, DType t, const ExprPtr &ea,
-                     const ExprPtr &eb) const {
-    std::string a = (*this)(ea), b = (*this)(eb);
-    Num n = num_of(ea->dtype);
-    auto infix = [&](const char *o) {
-      if (t == DType::I32)
-        return "((kiln_i32)((kiln_u32)" + a + " " + o + " (kiln_u32)" + b +
-               "))";
-      return "(" + a + " " + o + " " + b + ")";
-    };
-    switch (op) {
-    case Op::Add:
-      return infix("+");
-    case Op::Sub:
-      return infix("-");
-    case Op::Mul:
-      return infix("*");
-    case Op::Div:
-      return n == Num::Int ? "((" + std::string(compute_type(t)) +
-                                 ")kiln_divi(" + a + ", " + b + "))"
-                           : "(" + a + " / " + b + ")";
-    case Op::Pow:
-      return n == Num::Int
-                 ? "((" + std::string(compute_type(t)) + ")kiln_powi(" + a +
-                       ", " + b + "))"
-                 : fn(n, "__builtin_powf", "__builtin_pow", "", a + ", " + b);
-    case Op::Max:
-      return fn(n, "kiln_maxf", "kiln_maxd", "kiln_maxi", a + ", " + b);
-    case Op::Min:
-      return fn(n, "kiln_minf", "kiln_mind", "kiln_mini", a + ", " + b);
-    case Op::And:
-      return "(" + a + " && " + b + ")";
-    case Op::Or:
-      return "(" + a + " || " + b + ")";
-    case Op::Eq:
-      return "(" + a + " == " + b + ")";
-    case Op::Ne:
-      return "(" + a + " != " + b + ")";
-    case Op::Lt:
-      return "(" + a + " < " + b + ")";
-    case Op::Le:
-      return "(" + a + " <= " + b + ")";
-    case Op::Gt:
-      return "(" + a + " > " + b + ")";
-    case Op::Ge:
-      return "(" + a + " >= " + b + ")";
-    case Op::IDiv:
-      return "(" + a + " / " + b + ")";
-    case Op::IMod:
-      return "(" + a + " % " + b + ")";
-    default:
-      KILN_UNREACHABLE(std::string("not a binary op: ") + loop::op_name(op));
-    }
-  }
-
-public:
-  /// \p x (of dtype \p from) converted to \p to with the interpreter's rules.
-  static std::string cast(const std::string &x, DType from, DType to) {
-    if (is_bool(to))
-      return "((kiln_u8)((" + x + ") != 0))";
-    if (is_float(to)) {
-      std::string v = "((" + std::string(compute_type(to)) + ")(" + x + "))";
-      if (to == DType::F16)
-        return "kiln_h2f(kiln_f2h(" + v + "))";
-      if (to == DType::BF16)
-        return "kiln_bf2f(kiln_f2bf(" + v + "))";
-      return v;
-    }
-    if (is_float(from))
-      return to == DType::I64 ? "kiln_f2i64((double)(" + x + "))"
-                              : "((kiln_i32)kiln_f2i((double)(" + x +
-                                    "), -2147483648.0, 2147483647.0))";
-    return "((" + std::string(compute_type(to)) + ")(" + x + "))";
-  }
-
-private:
-  const loop::Program &p_;
-};
-
 class CWriter {
 public:
   CWriter(const loop::Program &p, std::ostringstream &os)
-      : p_(p), os_(os), expr_(p) {}
+      : p_(p), os_(os), expr_(p, kCDialect) {}
 
   static void collect_expr(const ExprPtr &e, std::set<int> &bufs) {
     if (!e)
@@ -373,7 +120,7 @@ public:
     if (!identity)
       s.epilogue = [&, g](const std::string &b, const std::string &i,
                           const std::string &j, const std::string &acc) {
-        ExprPrinter ep(p_);
+        ExprPrinter ep(p_, kCDialect);
         if (g.batch_var >= 0)
           ep.subst[g.batch_var] = "(" + b + ")";
         ep.subst[g.i_var] = "(" + i + ")";
@@ -412,7 +159,7 @@ public:
       s.epilogue = [&, c](const std::string &n, const std::string &o,
                           const std::string &oh, const std::string &ow,
                           const std::string &acc) {
-        ExprPrinter ep(p_);
+        ExprPrinter ep(p_, kCDialect);
         ep.subst[c.n_var] = "(" + n + ")";
         ep.subst[c.o_var] = "(" + o + ")";
         ep.subst[c.oh_var] = "(" + oh + ")";
@@ -452,24 +199,6 @@ public:
     }
   }
 
-  /// Buffer \p b shares memory with another of \p bufs: a Temp that
-  /// overlaps it in the arena, or a State with its arg_index.
-  bool shares_arena(int b, const std::set<int> &bufs) const {
-    const loop::Buffer &x = p_.buffers[size_t(b)];
-    for (int o : bufs) {
-      const loop::Buffer &y = p_.buffers[size_t(o)];
-      if (o == b || x.kind != y.kind)
-        continue;
-      if (x.kind == loop::BufferKind::State && x.arg_index == y.arg_index)
-        return true;
-      if (x.kind == loop::BufferKind::Temp &&
-          x.arena_offset < y.arena_offset + y.bytes() &&
-          y.arena_offset < x.arena_offset + x.bytes())
-        return true;
-    }
-    return false;
-  }
-
   void kernel(const loop::Kernel &k) {
     std::vector<StmtPtr> gemms;
     for (const StmtPtr &s : k.body->body)
@@ -492,7 +221,7 @@ public:
                 buf.kind == loop::BufferKind::Constant;
       // An in-place pair of the memory plan shares bytes: no restrict.
       os_ << "  " << (ro ? "const " : "") << storage_type(buf.dtype)
-          << (shares_arena(b, bufs) ? " *" : " *restrict ") << expr_.buf(b)
+          << (shares_memory(p_, b, bufs) ? " *" : " *restrict ") << expr_.buf(b)
           << " = (" << (ro ? "const " : "") << storage_type(buf.dtype)
           << " *)B[" << b << "]; /* " << buf.name << " */\n";
     }
@@ -523,13 +252,7 @@ public:
       return;
     case StmtOp::Store: {
       DType t = p_.buffers[size_t(s->buffer)].dtype;
-      std::string v = expr_(s->value);
-      if (t == DType::F16)
-        v = "kiln_f2h(" + v + ")";
-      else if (t == DType::BF16)
-        v = "kiln_f2bf(" + v + ")";
-      else
-        v = "(" + std::string(storage_type(t)) + ")(" + v + ")";
+      std::string v = ExprPrinter::store_value(expr_(s->value), t);
       os_ << pad << expr_.buf(s->buffer) << "[" << expr_(s->index)
           << "] = " << v << ";\n";
       return;
@@ -562,7 +285,7 @@ public:
         if (buf.dtype == DType::F16 || buf.dtype == DType::BF16)
           os_ << buf.data.data<uint16_t>()[i];
         else if (is_float(buf.dtype))
-          os_ << float_literal(buf.data.get(i), buf.dtype);
+          os_ << float_literal(buf.data.get(i), buf.dtype, kCDialect);
         else
           os_ << int_literal(buf.data.get_int(i), buf.dtype);
       }

@@ -8,6 +8,16 @@
 
 namespace kiln {
 
+LowerOptions lower_options_for(CompileOptions::Target target,
+                               LowerOptions base) {
+  if (target == CompileOptions::Target::Cuda) {
+    base.parallel_threshold = 1;
+    base.gemm_min_work = 0;
+    base.conv_min_work = 0;
+  }
+  return base;
+}
+
 std::unique_ptr<Executable> compile(const Function &f,
                                     const CompileOptions &options) {
   Module m;
@@ -16,6 +26,9 @@ std::unique_ptr<Executable> compile(const Function &f,
     PassContext ctx;
     canonicalize(m, ctx);
   }
+  if (options.target == CompileOptions::Target::Cuda)
+    throw Error("compile: target cuda has no runtime yet (issue #7): the "
+                "CUDA printer and NVRTC are in codegen/");
   rematerialize(*g, options.remat, options.lower);
   loop::Program program = lower(*g, options.lower);
   CpuCompileOptions co;

@@ -14,7 +14,7 @@
 namespace kiln {
 
 struct CompileOptions {
-  enum class Target { Cpu };
+  enum class Target { Cpu, Cuda };
   Target target = Target::Cpu;
   /// OpenMP threads (0: all cores).
   int threads = 0;
@@ -30,6 +30,12 @@ struct CompileOptions {
   /// Use the on-disk compile cache.
   bool use_cache = true;
 };
+
+/// \p base adjusted for \p target: for Cuda every independent outer loop
+/// is marked parallel (the grid needs no minimum amount of work) and every
+/// matmul and f32 convolution becomes a micro-kernel node.
+LowerOptions lower_options_for(CompileOptions::Target target,
+                               LowerOptions base);
 
 /// Compiles \p f. The Executable's params and state start as zeros; set
 /// them with set_state (or run_all). Throws kiln::Error on failure.

@@ -1,0 +1,639 @@
+/// \file
+/// The CUDA printer: maps each top-level statement of a Loop IR kernel to a
+/// launch (CudaPrinter.h gives the rules) and prints it with the shared
+/// expression printer in the CUDA dialect.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/CudaPrinter.h"
+
+#include "codegen/CExpr.h"
+#include "codegen/CPrinter.h"
+#include "codegen/CudaGemm.h"
+#include "codegen/CudaPrelude.h"
+#include "ir/Error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace kiln::codegen {
+
+using loop::ExprPtr;
+using loop::Op;
+using loop::Stmt;
+using loop::StmtOp;
+using loop::StmtPtr;
+using Stmts = std::vector<StmtPtr>;
+
+namespace {
+
+constexpr int64_t kMaxGrid = 1 << 16; ///< blocks of a grid-stride launch
+
+void expr_loads(const ExprPtr &e, std::set<int> &bufs) {
+  if (!e)
+    return;
+  if (e->op == Op::Load)
+    bufs.insert(e->buffer);
+  for (const ExprPtr &a : e->args)
+    expr_loads(a, bufs);
+}
+
+bool uses_var(const ExprPtr &e, int v) {
+  if (!e)
+    return false;
+  if (e->op == Op::Var && e->var == v)
+    return true;
+  return std::any_of(e->args.begin(), e->args.end(),
+                     [&](const ExprPtr &a) { return uses_var(a, v); });
+}
+
+/// What a statement list reads, writes and declares.
+struct Facts {
+  std::set<int> loads, stores, declared, assigned;
+  std::vector<const Stmt *> store_stmts;
+  bool contraction = false, loop = false;
+};
+
+void gather(const StmtPtr &s, Facts &f) {
+  expr_loads(s->index, f.loads);
+  expr_loads(s->value, f.loads);
+  switch (s->op) {
+  case StmtOp::Gemm:
+  case StmtOp::Conv2d:
+    f.contraction = true;
+    return;
+  case StmtOp::Store:
+    f.stores.insert(s->buffer);
+    f.store_stmts.push_back(s.get());
+    return;
+  case StmtOp::Decl:
+    f.declared.insert(s->var);
+    return;
+  case StmtOp::Assign:
+    f.assigned.insert(s->var);
+    return;
+  case StmtOp::For:
+    f.loop = true;
+    f.declared.insert(s->var);
+    break;
+  case StmtOp::Block:
+    break;
+  }
+  for (const StmtPtr &c : s->body)
+    gather(c, f);
+}
+
+Facts facts(const Stmts &body) {
+  Facts f;
+  for (const StmtPtr &s : body)
+    gather(s, f);
+  return f;
+}
+
+/// Iterations over \p vars of a loop nest with innermost \p body may run
+/// in any order and at once: no scalar carried between them, no stored
+/// buffer read, and every store's index names every variable (distinct
+/// iterations write distinct elements) and reads no memory.
+bool independent(const Stmts &body, const std::vector<int> &vars) {
+  Facts f = facts(body);
+  if (f.contraction)
+    return false;
+  for (int a : f.assigned)
+    if (!f.declared.count(a))
+      return false;
+  for (int b : f.stores)
+    if (f.loads.count(b))
+      return false;
+  for (const Stmt *s : f.store_stmts) {
+    std::set<int> idx_loads;
+    expr_loads(s->index, idx_loads);
+    if (!idx_loads.empty())
+      return false;
+    for (int v : vars)
+      if (!uses_var(s->index, v))
+        return false;
+  }
+  return true;
+}
+
+/// The loops of a perfect nest from \p s (each body one For), innermost
+/// last.
+std::vector<const Stmt *> perfect_chain(const StmtPtr &s) {
+  std::vector<const Stmt *> chain;
+  const Stmt *at = s.get();
+  while (at->op == StmtOp::For) {
+    chain.push_back(at);
+    if (at->body.size() != 1 || at->body[0]->op != StmtOp::For)
+      break;
+    at = at->body[0].get();
+  }
+  return chain;
+}
+
+/// The variables of \p chain's loops with more than one iteration.
+std::vector<int> nonunit_vars(const std::vector<const Stmt *> &chain) {
+  std::vector<int> v;
+  for (const Stmt *l : chain)
+    if (l->extent > 1)
+      v.push_back(l->var);
+  return v;
+}
+
+int64_t trip_count(const std::vector<const Stmt *> &chain) {
+  int64_t n = 1;
+  for (const Stmt *l : chain)
+    n *= l->extent;
+  return n;
+}
+
+constexpr const char *kPlaceholder = "KILN_KERNEL";
+
+/// The variables of \p s in order of first appearance.
+void expr_vars(const ExprPtr &e, std::vector<int> &vars) {
+  if (!e)
+    return;
+  if (e->op == Op::Var)
+    vars.push_back(e->var);
+  for (const ExprPtr &a : e->args)
+    expr_vars(a, vars);
+}
+
+void stmt_vars(const StmtPtr &s, std::vector<int> &vars) {
+  if (s->op == StmtOp::For || s->op == StmtOp::Decl || s->op == StmtOp::Assign)
+    vars.push_back(s->var);
+  expr_vars(s->index, vars);
+  expr_vars(s->value, vars);
+  for (const StmtPtr &c : s->body)
+    stmt_vars(c, vars);
+}
+
+void loop_vars(const StmtPtr &s, std::set<int> &vars) {
+  if (s->op == StmtOp::For)
+    vars.insert(s->var);
+  for (const StmtPtr &c : s->body)
+    loop_vars(c, vars);
+}
+
+bool is_identity(const ExprPtr &init, Op op) {
+  if (init->op == Op::FloatImm) {
+    if (op == Op::Add)
+      return init->fval == 0.0;
+    return std::isinf(init->fval) && (op == Op::Max) == (init->fval < 0);
+  }
+  if (init->op != Op::IntImm)
+    return false;
+  if (op == Op::Add)
+    return init->ival == 0;
+  bool i32 = init->dtype == DType::I32;
+  int64_t lo = i32 ? std::numeric_limits<int32_t>::min()
+                   : std::numeric_limits<int64_t>::min();
+  int64_t hi = i32 ? std::numeric_limits<int32_t>::max()
+                   : std::numeric_limits<int64_t>::max();
+  return init->ival == (op == Op::Max ? lo : hi);
+}
+
+/// `acc = op(acc, e)` (or `op(e, acc)`) with op add, max or min and e free
+/// of acc: returns op, else Op::IntImm.
+Op reduction_op(const Stmt &s) {
+  if (s.op != StmtOp::Assign)
+    return Op::IntImm;
+  const ExprPtr &v = s.value;
+  if (v->op != Op::Add && v->op != Op::Max && v->op != Op::Min)
+    return Op::IntImm;
+  if (v->dtype == DType::Bool || v->dtype == DType::F16 ||
+      v->dtype == DType::BF16)
+    return Op::IntImm;
+  auto is_acc = [&](const ExprPtr &e) {
+    return e->op == Op::Var && e->var == s.var;
+  };
+  bool left = is_acc(v->args[0]) && !uses_var(v->args[1], s.var);
+  bool right = is_acc(v->args[1]) && !uses_var(v->args[0], s.var);
+  return left || right ? v->op : Op::IntImm;
+}
+
+/// How a block-level statement of a block-per-row kernel runs.
+enum class Coop { Uniform, Leader, Reduce, Split, No };
+
+class CudaWriter {
+public:
+  CudaWriter(const loop::Program &p, std::string prefix)
+      : p_(p), prefix_(std::move(prefix)), ep_(p, kCudaDialect) {
+    // 32-bit index arithmetic when every index fits (the common case):
+    // 64-bit division costs tens of instructions on the GPU.
+    ep_.index32 = std::all_of(
+        p.buffers.begin(), p.buffers.end(),
+        [](const loop::Buffer &b) { return b.numel < (int64_t(1) << 30); });
+    for (const loop::Kernel &k : p.kernels)
+      loop_vars(k.body, ep_.index_vars);
+  }
+
+  CudaProgram run() {
+    out_ << "/* generated by kiln from @" << p_.name << " (CUDA) */\n"
+         << kCudaPrelude << "typedef " << (ep_.index32 ? "int" : "long long")
+         << " kiln_ix;\n\n";
+    for (const loop::Kernel &k : p_.kernels)
+      kernel(k);
+    return {out_.str(), std::move(launches_)};
+  }
+
+private:
+  void kernel(const loop::Kernel &k) {
+    kernel_ = &k;
+    index_ = 0;
+    const Stmts &top =
+        k.body->op == StmtOp::Block ? k.body->body : Stmts{k.body};
+    bool scalar_code = std::any_of(top.begin(), top.end(), [](auto &s) {
+      return s->op != StmtOp::For && s->op != StmtOp::Gemm &&
+             s->op != StmtOp::Conv2d && s->op != StmtOp::Block;
+    });
+    if (scalar_code) {
+      // Top-level scalars (a reduction to one value): one block, or one
+      // thread when the statements do not split over threads.
+      KILN_CHECK(!facts(top).contraction)
+          << "kernel " << k.name << " mixes scalar code and a contraction";
+      int64_t work = 0;
+      if (cooperative(top, work))
+        return rows_kernel({}, top, true, pow2_threads(work, 1024));
+      return serial(top);
+    }
+    for (const StmtPtr &s : top)
+      statement(s);
+  }
+
+  void statement(const StmtPtr &s) {
+    switch (s->op) {
+    case StmtOp::Block:
+      for (const StmtPtr &c : s->body)
+        statement(c);
+      return;
+    case StmtOp::Gemm:
+    case StmtOp::Conv2d:
+      return contraction(*s);
+    case StmtOp::For:
+      return loop_nest(s);
+    default:
+      KILN_UNREACHABLE("scalar statements are handled per kernel");
+    }
+  }
+
+  /// A top-level loop nest: the longest prefix of its perfect chain whose
+  /// iterations are independent becomes the rows.
+  void loop_nest(const StmtPtr &s) {
+    std::vector<const Stmt *> chain = perfect_chain(s);
+    for (size_t n = chain.size(); n > 0; --n) {
+      std::vector<const Stmt *> rows(chain.begin(), chain.begin() + long(n));
+      const Stmts &body = rows.back()->body;
+      if (!independent(body, nonunit_vars(rows)))
+        continue;
+      int64_t work = 0;
+      if (cooperative(body, work) && work >= 32)
+        return rows_kernel(
+            rows, body, true,
+            pow2_threads(work, trip_count(rows) > 1 ? 256 : 1024));
+      return rows_kernel(rows, body, false, 256);
+    }
+    // The lowering's promise: its parallel loop (below loops of one
+    // iteration) runs on OpenMP threads on the CPU, so its iterations are
+    // independent (a scatter-add parallel over columns).
+    for (size_t n = 0; n < chain.size(); ++n) {
+      if (chain[n]->loop == loop::LoopKind::Parallel) {
+        std::vector<const Stmt *> rows(chain.begin(),
+                                       chain.begin() + long(n) + 1);
+        return rows_kernel(rows, chain[n]->body, false, 256);
+      }
+      if (chain[n]->extent != 1)
+        break;
+    }
+    serial({s});
+  }
+
+  static int pow2_threads(int64_t work, int cap) {
+    int t = 32;
+    while (t < cap && t < work)
+      t *= 2;
+    return t;
+  }
+
+  // ---- block-level analysis -------------------------------------------
+
+  /// True when every statement of \p body can run at block level, one row
+  /// per block; \p work is the largest trip count of its loops.
+  bool cooperative(const Stmts &body, int64_t &work) const {
+    std::map<int, ExprPtr> fresh; // accumulators still at their identity
+    work = 0;
+    for (const StmtPtr &s : body) {
+      Coop c = classify(s, fresh);
+      if (c == Coop::No)
+        return false;
+      if (c == Coop::Reduce || c == Coop::Split)
+        work = std::max(work, trip_count(perfect_chain(s)));
+    }
+    return true;
+  }
+
+  Coop classify(const StmtPtr &s, std::map<int, ExprPtr> &fresh) const {
+    switch (s->op) {
+    case StmtOp::Decl:
+      fresh[s->var] = s->value;
+      return Coop::Uniform;
+    case StmtOp::Assign:
+      fresh.erase(s->var);
+      return Coop::Uniform;
+    case StmtOp::Store:
+      return Coop::Leader;
+    case StmtOp::For:
+      break;
+    default:
+      return Coop::No;
+    }
+    std::vector<const Stmt *> chain = perfect_chain(s);
+    const Stmts &inner = chain.back()->body;
+    Facts f = facts(inner);
+    if (f.contraction)
+      return Coop::No;
+    if (f.assigned.empty() ||
+        std::all_of(f.assigned.begin(), f.assigned.end(),
+                    [&](int a) { return f.declared.count(a) > 0; }))
+      return independent(inner, nonunit_vars(chain)) ? Coop::Split : Coop::No;
+    // A reduction: only Decls and `acc = acc op e` of fresh accumulators.
+    if (!f.stores.empty())
+      return Coop::No;
+    std::vector<int> accs;
+    for (const StmtPtr &x : inner) {
+      if (x->op == StmtOp::Decl)
+        continue;
+      Op op = reduction_op(*x);
+      auto it = fresh.find(x->var);
+      if (op == Op::IntImm || it == fresh.end() ||
+          !is_identity(it->second, op) || f.declared.count(x->var))
+        return Coop::No;
+      accs.push_back(x->var);
+    }
+    // Assigned only by the top-level reduction statements above.
+    for (int a : f.assigned)
+      if (!f.declared.count(a) &&
+          std::find(accs.begin(), accs.end(), a) == accs.end())
+        return Coop::No;
+    for (int a : accs)
+      fresh.erase(a);
+    return Coop::Reduce;
+  }
+
+  // ---- printing --------------------------------------------------------
+
+  std::string next_name() {
+    return prefix_ + c_identifier(kernel_->name) + "_" +
+           std::to_string(index_++);
+  }
+
+  /// Starts the kernel of \p body in os_: names its buffers p0, p1, ...
+  /// and its variables v0, v1, ... in order of appearance, so identical
+  /// statements print identically, and opens `extern "C" __global__ void
+  /// KILN_KERNEL(params) {`.
+  void open_kernel(const Stmts &body, int threads, CudaLaunch l) {
+    std::set<int> bufs;
+    Facts f = facts(body);
+    bufs.insert(f.loads.begin(), f.loads.end());
+    bufs.insert(f.stores.begin(), f.stores.end());
+    l.block = threads;
+    l.buffers.assign(bufs.begin(), bufs.end());
+    name_locals(l.buffers, body);
+    os_ << "extern \"C\" __global__ void __launch_bounds__(" << threads << ") "
+        << kPlaceholder << "(" << params(l.buffers) << ") {\n";
+    pending_ = std::move(l);
+  }
+
+  void name_locals(const std::vector<int> &bufs, const Stmts &body) {
+    os_.str("");
+    ep_.buf_names.clear();
+    ep_.var_names.clear();
+    for (int b : bufs)
+      ep_.buf_names[b] = "p" + std::to_string(ep_.buf_names.size());
+    std::vector<int> vars;
+    for (const StmtPtr &s : body)
+      stmt_vars(s, vars);
+    for (int v : vars)
+      if (!ep_.var_names.count(v))
+        ep_.var_names[v] = "v" + std::to_string(ep_.var_names.size());
+  }
+
+  /// Ends the kernel in os_: emits it unless an identical one was, and
+  /// records the launch.
+  void close_kernel(const std::string &text) {
+    std::string body = text;
+    auto it = emitted_.find(body);
+    std::string name;
+    if (it != emitted_.end()) {
+      name = it->second;
+    } else {
+      name = next_name();
+      emitted_[body] = name;
+      body.replace(body.find(kPlaceholder), std::strlen(kPlaceholder), name);
+      out_ << "/* " << kernel_->name << ": " << kernel_->ops << " — "
+           << pending_.what << " */\n"
+           << body;
+    }
+    pending_.kernel = name;
+    pending_.what = kernel_->name + ": " + pending_.what;
+    launches_.push_back(std::move(pending_));
+    pending_ = CudaLaunch();
+  }
+
+  std::string params(const std::vector<int> &bufs) const {
+    std::set<int> all(bufs.begin(), bufs.end());
+    std::string r;
+    for (int b : bufs) {
+      const loop::Buffer &buf = p_.buffers[size_t(b)];
+      bool ro = buf.kind == loop::BufferKind::Input ||
+                buf.kind == loop::BufferKind::Constant;
+      r += std::string(r.empty() ? "" : ", ") + (ro ? "const " : "") +
+           storage_type(buf.dtype) +
+           (shares_memory(p_, b, all) ? " *" : " *__restrict__ ") + ep_.buf(b);
+    }
+    return r.empty() ? "int kiln_unused" : r;
+  }
+
+  /// Declares the variables of \p loops from the flat index \p flat.
+  void unflatten(const std::vector<const Stmt *> &loops,
+                 const std::string &flat, const std::string &pad) {
+    int64_t stride = 1;
+    for (size_t d = loops.size(); d-- > 0;) {
+      const Stmt *l = loops[d];
+      std::string v = flat;
+      if (stride > 1)
+        v = "(" + v + " / " + std::to_string(stride) + ")";
+      if (d > 0)
+        v = "(" + v + " % " + std::to_string(l->extent) + ")";
+      os_ << pad << "const kiln_ix " << ep_.index_name(l->var) << " = "
+          << (l->extent == 1 ? "0" : v) << ";\n";
+      stride *= l->extent;
+    }
+  }
+
+  /// One launch over the rows \p rows (a flattened loop nest; none: one
+  /// row): a thread per row, or a block per row when \p block_rows.
+  void rows_kernel(const std::vector<const Stmt *> &rows, const Stmts &body,
+                   bool block_rows, int threads) {
+    int64_t n = trip_count(rows);
+    CudaLaunch l;
+    l.what = block_rows ? "block per row" : "thread per row";
+    l.what += ", " + std::to_string(n) + " rows";
+    l.grid = block_rows ? std::min(n, kMaxGrid)
+                        : std::min((n + threads - 1) / threads, kMaxGrid);
+    open_kernel(body, threads, l);
+    std::string first = block_rows ? "(kiln_ix)blockIdx.x"
+                                   : "(kiln_ix)blockIdx.x * blockDim.x + "
+                                     "threadIdx.x";
+    std::string step =
+        block_rows ? "(kiln_ix)gridDim.x" : "(kiln_ix)gridDim.x * blockDim.x";
+    os_ << "  for (kiln_ix kiln_row = " << first << "; kiln_row < " << n
+        << "; kiln_row += " << step << ") {\n";
+    unflatten(rows, "kiln_row", "    ");
+    if (block_rows) {
+      std::map<int, ExprPtr> fresh;
+      for (const StmtPtr &s : body)
+        block_statement(s, fresh);
+    } else {
+      for (const StmtPtr &s : body)
+        print(s, 2);
+    }
+    os_ << "  }\n}\n\n";
+    close_kernel(os_.str());
+  }
+
+  void block_statement(const StmtPtr &s, std::map<int, ExprPtr> &fresh) {
+    Coop c = classify(s, fresh);
+    KILN_CHECK(c != Coop::No) << "not a block-level statement";
+    if (c == Coop::Uniform)
+      return print(s, 2);
+    if (c == Coop::Leader) {
+      os_ << "    if (threadIdx.x == 0) {\n";
+      print(s, 3);
+      os_ << "    }\n    __syncthreads();\n";
+      return;
+    }
+    std::vector<const Stmt *> chain = perfect_chain(s);
+    os_ << "    for (kiln_ix kiln_t = threadIdx.x; kiln_t < "
+        << trip_count(chain) << "; kiln_t += blockDim.x) {\n";
+    unflatten(chain, "kiln_t", "      ");
+    for (const StmtPtr &x : chain.back()->body)
+      print(x, 3);
+    os_ << "    }\n";
+    if (c == Coop::Split) {
+      os_ << "    __syncthreads();\n";
+      return;
+    }
+    for (const StmtPtr &x : chain.back()->body) {
+      if (x->op != StmtOp::Assign)
+        continue;
+      Op op = reduction_op(*x);
+      os_ << "    " << ep_.var(x->var) << " = kiln_block_reduce("
+          << ep_.var(x->var) << ", "
+          << (op == Op::Add   ? "kiln_sum()"
+              : op == Op::Max ? "kiln_maxop()"
+                              : "kiln_minop()")
+          << ");\n";
+    }
+  }
+
+  /// One thread runs \p body as the CPU would.
+  void serial(const Stmts &body) {
+    CudaLaunch l;
+    l.what = "one thread";
+    open_kernel(body, 1, l);
+    for (const StmtPtr &s : body)
+      print(s, 1);
+    os_ << "}\n\n";
+    close_kernel(os_.str());
+  }
+
+  void contraction(const Stmt &s) {
+    std::set<int> bufs;
+    if (s.op == StmtOp::Gemm) {
+      bufs = {s.gemm->a, s.gemm->b, s.gemm->c};
+      expr_loads(s.gemm->epilogue, bufs);
+    } else {
+      bufs = {s.conv->x, s.conv->w, s.conv->out};
+      expr_loads(s.conv->epilogue, bufs);
+    }
+    CudaLaunch l;
+    l.buffers.assign(bufs.begin(), bufs.end());
+    name_locals(l.buffers, {});
+    ExprPrinter ep(p_, kCudaDialect);
+    ep.index32 = ep_.index32;
+    ep.buf_names = ep_.buf_names;
+    CudaContraction c = s.op == StmtOp::Gemm ? cuda_gemm(p_, *s.gemm, ep)
+                                             : cuda_conv2d(p_, *s.conv, ep);
+    c.name = kPlaceholder;
+    c.params = params(l.buffers);
+    CudaTile t = choose_cuda_tile(c.m, c.n);
+    l.block = t.threads();
+    l.grid = (c.n + t.bn - 1) / t.bn;
+    l.grid_y = (c.m + t.bm - 1) / t.bm;
+    l.grid_z = c.batch;
+    l.what = std::string(s.op == StmtOp::Gemm ? "gemm "
+                                              : "conv2d (implicit gemm) ") +
+             std::to_string(c.batch) + "x" + std::to_string(c.m) + "x" +
+             std::to_string(c.n) + "x" + std::to_string(c.k) + ", tile " +
+             std::to_string(t.bm) + "x" + std::to_string(t.bn);
+    pending_ = std::move(l);
+    close_kernel(emit_cuda_contraction(c, t));
+  }
+
+  /// Prints \p s as sequential code.
+  void print(const StmtPtr &s, int depth) {
+    std::string pad(size_t(depth) * 2, ' ');
+    switch (s->op) {
+    case StmtOp::Block:
+      for (const StmtPtr &c : s->body)
+        print(c, depth);
+      return;
+    case StmtOp::For: {
+      std::string v = ep_.index_name(s->var);
+      os_ << pad << "for (kiln_ix " << v << " = 0; " << v << " < " << s->extent
+          << "; ++" << v << ") {\n";
+      for (const StmtPtr &c : s->body)
+        print(c, depth + 1);
+      os_ << pad << "}\n";
+      return;
+    }
+    case StmtOp::Store:
+      os_ << pad << ep_.buf(s->buffer) << "[" << ep_.index(s->index) << "] = "
+          << ExprPrinter::store_value(ep_(s->value),
+                                      p_.buffers[size_t(s->buffer)].dtype)
+          << ";\n";
+      return;
+    case StmtOp::Decl:
+      os_ << pad << compute_type(s->dtype) << " " << ep_.var(s->var) << " = "
+          << ep_(s->value) << ";\n";
+      return;
+    case StmtOp::Assign:
+      os_ << pad << ep_.var(s->var) << " = " << ep_(s->value) << ";\n";
+      return;
+    case StmtOp::Gemm:
+    case StmtOp::Conv2d:
+      KILN_UNREACHABLE("a contraction inside a loop nest");
+    }
+  }
+
+  const loop::Program &p_;
+  std::string prefix_;
+  ExprPrinter ep_;
+  std::ostringstream os_, out_; ///< the kernel being printed, the source
+  CudaLaunch pending_;          ///< the launch of the kernel in os_
+  std::map<std::string, std::string> emitted_; ///< kernel text -> name
+  std::vector<CudaLaunch> launches_;
+  const loop::Kernel *kernel_ = nullptr;
+  int index_ = 0;
+};
+
+} // namespace
+
+CudaProgram emit_cuda(const loop::Program &p, const std::string &entry) {
+  return CudaWriter(p, c_identifier(entry) + "_").run();
+}
+
+} // namespace kiln::codegen

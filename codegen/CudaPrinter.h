@@ -1,0 +1,56 @@
+/// \file
+/// The CUDA dialect of the C-family printer: a Loop IR program -> one CUDA
+/// C++ translation unit of `extern "C" __global__` kernels (for NVRTC; no
+/// #includes) and the launch list that runs it. Every statement at the top
+/// of a Loop IR kernel becomes one launch; launches run in order on one
+/// stream, so each is a barrier for the next. How a statement maps to the
+/// grid (docs/cuda.md):
+///  - a perfect loop nest whose iterations are independent (no stored
+///    buffer is loaded in it, every store's index names every loop
+///    variable and reads no memory): flattened, one thread per element, a
+///    grid-stride loop;
+///  - a parallel loop whose body is made of reductions (`acc = acc op e`
+///    with op one of add, max, min and an identity initializer) and
+///    independent loops: one block per iteration, the reductions combined
+///    with warp shuffles and shared memory, the loops split over the
+///    block's threads; top-level reductions (a full reduction to a scalar)
+///    run as one such block;
+///  - another parallel loop: one thread per iteration;
+///  - Gemm and Conv2d micro-kernel nodes: shared-memory tiled,
+///    register-blocked contractions with the fused epilogue (CudaGemm.cpp);
+///  - anything else: one thread, exactly as the CPU runs it.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "ir/LoopIR.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen {
+
+/// One kernel launch: `kernel<<<grid, block>>>(buffers...)`.
+struct CudaLaunch {
+  std::string kernel; ///< the extern "C" __global__ function
+  int64_t grid = 1;   ///< blocks (x); z = grid_z
+  int64_t grid_y = 1, grid_z = 1;
+  int block = 1; ///< threads per block
+  /// The kernel's parameters: device pointers to these buffers, in order.
+  std::vector<int> buffers;
+  /// The Loop IR kernel it belongs to and how it is mapped ("k3: row
+  /// reduction, block per row"), for profiles and messages.
+  std::string what;
+};
+
+struct CudaProgram {
+  std::string source;
+  std::vector<CudaLaunch> launches; ///< in order
+};
+
+/// The CUDA C++ of \p p: kernels named `<entry>_<kernel>_<n>` and their
+/// launches. Update copies (p.updates) are not included: the runtime does
+/// them as device-to-device copies after the launches.
+CudaProgram emit_cuda(const loop::Program &p, const std::string &entry);
+
+} // namespace kiln::codegen

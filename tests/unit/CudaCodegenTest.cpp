@@ -1,0 +1,198 @@
+/// \file
+/// The CUDA backend without a GPU: the grid mapping the CUDA printer picks
+/// for each kind of kernel, and every BENCHMARKS.md workload at reduced
+/// size, forward and training step, lowered for CUDA, printed as CUDA C++
+/// (one translation unit per program) and compiled by NVRTC for sm_80 and
+/// sm_90 with no error and no warning.
+// SPDX-License-Identifier: Apache-2.0
+#include "TestUtil.h"
+
+#include "bench/models/Models.h"
+#include "codegen/CudaPrinter.h"
+#include "codegen/Nvrtc.h"
+#include "frontend/Compile.h"
+#include "frontend/Train.h"
+#include "ir/Parser.h"
+#include "passes/PassManager.h"
+
+#include <future>
+
+using namespace kiln;
+
+namespace {
+
+/// The CUDA program of \p f as kiln::compile makes it for Cuda.
+codegen::CudaProgram cuda_program(const Function &f) {
+  Module m;
+  Function *g = m.add_function(f.clone());
+  PassContext ctx;
+  canonicalize(m, ctx);
+  loop::Program p = lower(
+      *g, lower_options_for(CompileOptions::Target::Cuda, LowerOptions()));
+  return codegen::emit_cuda(p, "kiln_" + g->name());
+}
+
+codegen::CudaProgram cuda_program(const std::string &kir) {
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(kir, "t.kir", diags);
+  REQUIRE(m);
+  return cuda_program(*m->functions()[0]);
+}
+
+/// NVRTC's verdict on \p source for \p arch: "" when it compiles with an
+/// empty log, else the error or the warnings.
+std::string nvrtc_verdict(const std::string &source, const std::string &arch,
+                          const std::vector<std::string> &flags) {
+  codegen::NvrtcOptions o;
+  o.arch = arch;
+  o.use_cache = false;
+  o.extra_flags = flags;
+  codegen::NvrtcResult r;
+  Status st = codegen::nvrtc_compile(source, o, r);
+  if (!st)
+    return st.message();
+  if (r.is_ptx || r.image.empty())
+    return "no CUBIN for " + arch;
+  return r.log;
+}
+
+/// The launches whose description contains \p what.
+size_t count_launches(const codegen::CudaProgram &p, const std::string &what) {
+  size_t n = 0;
+  for (const codegen::CudaLaunch &l : p.launches)
+    n += l.what.find(what) != std::string::npos;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("cuda codegen: grid mapping per kind of kernel", "[cuda-codegen]") {
+  // Elementwise: one thread per element of the flattened nest.
+  codegen::CudaProgram ew = cuda_program(R"(
+func @ew(%x: f32[64,128], %b: f32[128]) -> (f32[64,128]) {
+  %0 = add(%x, %b) : f32[64,128]
+  %1 = tanh(%0) : f32[64,128]
+  return %1
+})");
+  REQUIRE(ew.launches.size() == 1);
+  CHECK(ew.launches[0].what.find("thread per row, 8192 rows") !=
+        std::string::npos);
+  CHECK(ew.launches[0].block == 256);
+  CHECK(ew.launches[0].grid == 32);
+  CHECK(ew.source.find("extern \"C\" __global__") != std::string::npos);
+
+  // Softmax rows: one block per row, max and sum combined across the block.
+  codegen::CudaProgram sm = cuda_program(R"(
+func @softmax(%x: f32[32,1000]) -> (f32[32,1000]) {
+  %m = reduce_max(%x) {axes = [1], keepdims = true} : f32[32,1]
+  %d = sub(%x, %m) : f32[32,1000]
+  %e = exp(%d) : f32[32,1000]
+  %s = reduce_sum(%e) {axes = [1], keepdims = true} : f32[32,1]
+  %y = div(%e, %s) : f32[32,1000]
+  return %y
+})");
+  REQUIRE(sm.launches.size() == 1);
+  CHECK(sm.launches[0].what.find("block per row, 32 rows") !=
+        std::string::npos);
+  CHECK(sm.launches[0].block == 256);
+  CHECK(sm.source.find("kiln_block_reduce(v") != std::string::npos);
+  CHECK(sm.source.find("kiln_maxop()") != std::string::npos);
+  CHECK(sm.source.find("kiln_sum()") != std::string::npos);
+
+  // A full reduction to a scalar: one block of up to 1024 threads.
+  codegen::CudaProgram sum = cuda_program(R"(
+func @total(%x: f32[4096]) -> (f32[]) {
+  %s = reduce_sum(%x) {axes = [0], keepdims = false} : f32[]
+  return %s
+})");
+  REQUIRE(sum.launches.size() == 1);
+  CHECK(sum.launches[0].what.find("block per row, 1 rows") !=
+        std::string::npos);
+  CHECK(sum.launches[0].block == 1024);
+
+  // Matmul + bias + relu: a tiled contraction with the epilogue fused.
+  codegen::CudaProgram mm = cuda_program(R"(
+func @mlp(%x: f32[1024,512], %w: f32[512,768], %b: f32[768]) -> (f32[1024,768]) {
+  %0 = matmul(%x, %w) : f32[1024,768]
+  %1 = add(%0, %b) : f32[1024,768]
+  %2 = relu(%1) : f32[1024,768]
+  return %2
+})");
+  REQUIRE(mm.launches.size() == 1);
+  CHECK(mm.launches[0].what.find("gemm 1x1024x768x512, tile 128x128") !=
+        std::string::npos);
+  CHECK(mm.launches[0].grid == 6);
+  CHECK(mm.launches[0].grid_y == 8);
+  CHECK(mm.source.find("kiln_reluf(") != std::string::npos);
+  CHECK(mm.source.find("__shared__ float As[8][128]") != std::string::npos);
+
+  // Identical kernels (two equal elementwise chains) are emitted once.
+  codegen::CudaProgram twice = cuda_program(R"(
+func @twice(%x: f32[256], %y: f32[256]) -> (f32[256], f32[256]) {
+  %a = exp(%x) : f32[256]
+  %b = exp(%y) : f32[256]
+  return %a, %b
+})");
+  REQUIRE(twice.launches.size() == 2);
+  CHECK(twice.launches[0].kernel == twice.launches[1].kernel);
+  CHECK(twice.launches[0].buffers != twice.launches[1].buffers);
+
+  if (!codegen::nvrtc_available())
+    return;
+  for (const codegen::CudaProgram *p : {&ew, &sm, &sum, &mm, &twice})
+    CHECK(nvrtc_verdict(p->source, "sm_90", {}) == "");
+}
+
+TEST_CASE("cuda codegen: every reduced workload compiles with NVRTC",
+          "[cuda-codegen][models]") {
+  if (!codegen::nvrtc_available()) {
+    WARN("built without the CUDA toolkit: NVRTC checks skipped");
+    return;
+  }
+  // Forward programs, then training steps (as the golden tests make them).
+  std::vector<std::pair<std::string, codegen::CudaProgram>> programs;
+  for (const std::string &name : models::workload_names()) {
+    models::Model m = models::build_workload(name, /*reduced=*/true, 5);
+    programs.emplace_back(name, cuda_program(m.graph->function()));
+    if (!m.loss.valid())
+      continue;
+    train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
+    programs.emplace_back(name + " step", cuda_program(m.graph->function()));
+  }
+  // NVRTC's optimizer takes ~20 ms per kernel and ~0.3 s per tiled
+  // contraction at -O3: the whole matrix compiles with --Ofast-compile=max
+  // (the same front end and ptxas checks, a fraction of the time), one
+  // step at the production flags; bench/gpu.sh runs "[.cuda-codegen-full]".
+  std::vector<std::future<std::string>> verdicts;
+  for (const auto &[name, p] : programs)
+    for (const char *arch : {"sm_80", "sm_90"})
+      verdicts.push_back(std::async(std::launch::async, [&, arch] {
+        return nvrtc_verdict(p.source, arch, {"--Ofast-compile=max"});
+      }));
+  size_t i = 0;
+  for (const auto &[name, p] : programs)
+    for (const char *arch : {"sm_80", "sm_90"}) {
+      INFO(name << " for " << arch << " (" << p.launches.size()
+                << " launches)");
+      CHECK(verdicts[i++].get() == "");
+      CHECK(count_launches(p, "one thread") == 0);
+    }
+  const auto &mlp_step = programs[2];
+  REQUIRE(mlp_step.first == "mlp_train step");
+  CHECK(nvrtc_verdict(mlp_step.second.source, "sm_90", {}) == "");
+}
+
+TEST_CASE("cuda codegen: every workload at production flags",
+          "[.cuda-codegen-full]") {
+  REQUIRE(codegen::nvrtc_available());
+  for (const std::string &name : models::workload_names()) {
+    models::Model m = models::build_workload(name, /*reduced=*/true, 5);
+    if (m.loss.valid())
+      train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
+    codegen::CudaProgram p = cuda_program(m.graph->function());
+    for (const char *arch : {"sm_80", "sm_90"}) {
+      INFO(name << " for " << arch);
+      CHECK(nvrtc_verdict(p.source, arch, {}) == "");
+    }
+  }
+}
