@@ -5,6 +5,7 @@
 
 #include "ir/Error.h"
 #include "passes/PassManager.h"
+#include "runtime/CudaDevice.h"
 
 namespace kiln {
 
@@ -26,11 +27,15 @@ std::unique_ptr<Executable> compile(const Function &f,
     PassContext ctx;
     canonicalize(m, ctx);
   }
-  if (options.target == CompileOptions::Target::Cuda)
-    throw Error("compile: target cuda has no runtime yet (issue #7): the "
-                "CUDA printer and NVRTC are in codegen/");
   rematerialize(*g, options.remat, options.lower);
-  loop::Program program = lower(*g, options.lower);
+  LowerOptions lo = lower_options_for(options.target, options.lower);
+  loop::Program program = lower(*g, lo);
+  if (options.target == CompileOptions::Target::Cuda) {
+    CudaCompileOptions cu;
+    cu.device = options.device;
+    cu.use_cache = options.use_cache;
+    return compile_cuda(*g, std::move(program), cu);
+  }
   CpuCompileOptions co;
   co.threads = options.threads;
   co.use_cache = options.use_cache;

@@ -15,7 +15,11 @@ namespace kiln {
 
 struct CompileOptions {
   enum class Target { Cpu, Cuda };
+  /// Cuda: NVRTC and the driver API (runtime/CudaDevice.h); without a
+  /// driver or GPU, compile throws "no CUDA driver ..." / "no CUDA device".
   Target target = Target::Cpu;
+  /// The CUDA device ordinal (Target::Cuda).
+  int device = 0;
   /// OpenMP threads (0: all cores).
   int threads = 0;
   /// Run canonicalize before lowering.

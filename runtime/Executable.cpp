@@ -50,6 +50,15 @@ Executable::Executable(const Function &f, loop::Program program,
   }
 }
 
+Executable::Executable(const Function &f, loop::Program program,
+                       std::string source,
+                       std::unique_ptr<DeviceProgram> device)
+    : function_(f.clone()), program_(std::move(program)),
+      c_source_(std::move(source)), device_(std::move(device)) {
+  for (const auto &p : function_->params())
+    (p->arg_kind() == ArgKind::Input ? inputs_ : state_).push_back(p.get());
+}
+
 Executable::~Executable() = default;
 
 namespace {
@@ -80,6 +89,10 @@ std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
   std::vector<void *> st;
   for (AlignedBuffer &b : state_buffers_)
     st.push_back(b.data());
+  if (device_) {
+    device_->run(in, out_ptrs);
+    return outs;
+  }
   int rc = entry_(in.data(), out_ptrs.data(), arena_.data(), st.data());
   if (rc != 0)
     throw Error("@" + function_->name() + " failed with code " +
@@ -132,15 +145,21 @@ int Executable::state_index(const std::string &name) const {
 HostTensor Executable::get_state(const std::string &name) const {
   int i = state_index(name);
   HostTensor t(state_[size_t(i)]->type());
-  std::memcpy(t.bytes(), state_buffers_[size_t(i)].data(), t.type().bytes());
+  if (device_)
+    device_->read_state(size_t(i), t.bytes());
+  else
+    std::memcpy(t.bytes(), state_buffers_[size_t(i)].data(), t.type().bytes());
   return t;
 }
 
 void Executable::set_state(const std::string &name, const HostTensor &value) {
   int i = state_index(name);
   check_type(value, state_[size_t(i)], "state");
-  std::memcpy(state_buffers_[size_t(i)].data(), value.bytes(),
-              value.type().bytes());
+  if (device_)
+    device_->write_state(size_t(i), value.bytes());
+  else
+    std::memcpy(state_buffers_[size_t(i)].data(), value.bytes(),
+                value.type().bytes());
 }
 
 void Executable::save_state(const std::string &path) const {
@@ -174,8 +193,7 @@ void Executable::load_state(const std::string &path) {
       throw Error(path + ": no tensor for %" + state_[k]->name() + " (" +
                   type_str(state_[k]->type()) + ") of @" + function_->name());
   for (size_t k = 0; k < state_.size(); ++k)
-    std::memcpy(state_buffers_[k].data(), values[k].bytes(),
-                state_[k]->type().bytes());
+    set_state(state_[k]->name(), values[k]);
 }
 
 } // namespace kiln

@@ -40,6 +40,23 @@ private:
   size_t size_ = 0;
 };
 
+/// A compiled program that runs on an accelerator (runtime/CudaDevice.cpp):
+/// it owns its device memory — the arena, the params and state, the inputs
+/// and outputs — and the Executable moves bytes in and out through it.
+class DeviceProgram {
+public:
+  virtual ~DeviceProgram() = default;
+  /// Copies \p inputs (host, one per plain input, in order) to the device,
+  /// runs every kernel and the state updates, and copies the plain results
+  /// into \p outputs (host). Throws kiln::Error on a device error.
+  virtual void run(const std::vector<const void *> &inputs,
+                   const std::vector<void *> &outputs) = 0;
+  /// Copies the bytes of param/state buffer \p i (in state order) to or
+  /// from host memory.
+  virtual void read_state(size_t i, void *dst) const = 0;
+  virtual void write_state(size_t i, const void *src) = 0;
+};
+
 /// The signature of every compiled entry point (DESIGN.md "Runtime and ABI").
 using EntryFn = int(const void *const *inputs, void *const *outputs,
                     void *arena, void *const *state);
@@ -51,6 +68,10 @@ public:
   /// parameter of \p f, in order) or zeros when \p initial is empty.
   Executable(const Function &f, loop::Program program, std::string c_source,
              std::unique_ptr<codegen::JitModule> jit, EntryFn *entry);
+  /// Takes \p device, which runs \p program (printed as \p source) and
+  /// holds its params and state (zeros at first).
+  Executable(const Function &f, loop::Program program, std::string source,
+             std::unique_ptr<DeviceProgram> device);
   ~Executable();
 
   /// Runs once on the plain inputs (one per input parameter, in order, of
@@ -82,8 +103,11 @@ public:
 
   const Function &function() const { return *function_; }
   const loop::Program &program() const { return program_; }
+  /// The generated source: C, or CUDA C++ for a GPU executable.
   const std::string &c_source() const { return c_source_; }
-  size_t arena_bytes() const { return arena_.size(); }
+  /// Where it runs when not on the host CPU (else null).
+  DeviceProgram *device() const { return device_.get(); }
+  size_t arena_bytes() const { return size_t(program_.arena_bytes); }
 
 private:
   int state_index(const std::string &name) const;
@@ -92,7 +116,8 @@ private:
   loop::Program program_;
   std::string c_source_;
   std::unique_ptr<codegen::JitModule> jit_;
-  EntryFn *entry_;
+  EntryFn *entry_ = nullptr;
+  std::unique_ptr<DeviceProgram> device_; ///< set: runs there, not entry_
   AlignedBuffer arena_;
   std::vector<const Value *> inputs_, state_;
   std::vector<AlignedBuffer> state_buffers_;

@@ -59,6 +59,8 @@ options:
   --tolerance X      for --check (default 1e-4)
   --bench N          time N runs of the compiled function: median, min, max
   --threads N        OpenMP threads of the compiled code (default: all)
+  --target T         cpu (default) or cuda: NVRTC and the CUDA driver;
+                     without a driver or GPU it fails with the reason
   --print-ir         print the module that is run
   --memory           print the compiled program's arena plan: each buffer
                      (name, producing ops, bytes, live kernels, offset), then
@@ -77,6 +79,7 @@ struct Options {
   bool interpret = false, check = false, memory = false;
   double tolerance = 1e-4;
   int64_t bench = 0, threads = 0;
+  CompileOptions::Target target = CompileOptions::Target::Cpu;
 };
 
 bool parse_int(const char *s, int64_t &out) {
@@ -137,6 +140,15 @@ int parse_args(int argc, char **argv, Options &o) {
     } else if (a == "--bench") {
       if (!num(o.bench, 1))
         return 2;
+    } else if (a == "--target") {
+      std::string t = i + 1 < argc ? argv[++i] : "";
+      if (t != "cpu" && t != "cuda") {
+        std::cerr << "kiln-run: error: --target needs cpu or cuda, got '" << t
+                  << "'\n";
+        return 2;
+      }
+      o.target = t == "cuda" ? CompileOptions::Target::Cuda
+                             : CompileOptions::Target::Cpu;
     } else if (a == "--threads") {
       if (!num(o.threads, 1))
         return 2;
@@ -340,6 +352,7 @@ bool execute(const Function &f, const Options &o,
   CompileOptions co;
   co.canonicalize = false; // load_module already did, unless asked not to
   co.threads = int(o.threads);
+  co.target = o.target;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, co);
   double ms = std::chrono::duration<double, std::milli>(

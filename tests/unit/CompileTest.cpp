@@ -3,6 +3,7 @@
 /// odd shapes, broadcasting and views; fused and unfused programs; and every
 /// benchmark model at reduced size, forward and training step.
 // SPDX-License-Identifier: Apache-2.0
+#include "CompileCheck.h"
 #include "TestUtil.h"
 
 #include "bench/models/Models.h"
@@ -18,245 +19,25 @@
 using namespace kiln;
 using namespace kiln::test;
 
-namespace {
-
-/// Seeded arguments: floats ~ N(0,1), integers in [0, int_max), bools.
-std::vector<HostTensor> random_args(const Function &f, uint64_t seed,
-                                    int64_t int_max = 4) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  std::vector<HostTensor> args;
-  for (const auto &p : f.params()) {
-    HostTensor t(p->type());
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      if (is_float(t.dtype()))
-        t.set(i, normal(rng));
-      else if (is_integer(t.dtype()))
-        t.set_int(i, int64_t(rng() % uint64_t(int_max)));
-      else
-        t.set(i, double(rng() & 1));
-    }
-    args.push_back(t);
-  }
-  return args;
-}
-
-/// A model's initial params and state with seeded random data inputs
-/// (integers such as labels and tokens in [0, 4)).
-std::vector<HostTensor> model_args(const models::Model &m) {
-  const Function &f = m.graph->function();
-  std::vector<HostTensor> args = m.graph->initial_values();
-  std::vector<HostTensor> rnd = random_args(f, 9, 4);
-  for (size_t i = 0; i < args.size(); ++i)
-    if (f.param(i)->arg_kind() == ArgKind::Input)
-      args[i] = rnd[i];
-  return args;
-}
-
-/// Relative error of \p got against \p want, scaled by the larger of the
-/// magnitudes of \p want (so values near zero are compared absolutely).
-void check_close(const HostTensor &got, const HostTensor &want,
-                 const std::string &what, double tol = 1e-4) {
-  REQUIRE(got.type() == want.type());
-  double scale = 1e-6;
-  for (int64_t i = 0; i < want.numel(); ++i)
-    if (std::isfinite(want.get(i)))
-      scale = std::max(scale, std::fabs(want.get(i)));
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    double g = got.get(i), w = want.get(i);
-    if (std::isnan(w) || std::isinf(w)) {
-      INFO(what << " element " << i << ": got " << g << ", want " << w);
-      CHECK((std::isnan(w) ? std::isnan(g) : g == w));
-      continue;
-    }
-    double err = std::fabs(g - w) / std::max(std::fabs(w), 1e-2 * scale);
-    if (err > tol) {
-      INFO(what << " element " << i << " of " << type_str(want.type())
-                << ": got " << g << ", want " << w);
-      CHECK(err <= tol);
-      return;
-    }
-  }
-}
-
-/// Normwise comparison for whole models: the largest error over the
-/// tensor's largest magnitude, so f32 rounding in deep networks (batch norm
-/// over tiny batches amplifies it) is judged against the tensor's scale.
-void check_normwise(const HostTensor &got, const HostTensor &want,
-                    const std::string &what, double tol = 1e-4) {
-  REQUIRE(got.type() == want.type());
-  double scale = 1e-12, worst = 0;
-  int64_t at = 0;
-  for (int64_t i = 0; i < want.numel(); ++i)
-    scale = std::max(scale, std::fabs(want.get(i)));
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    double e = std::fabs(got.get(i) - want.get(i));
-    if (!(e <= worst)) {
-      worst = e;
-      at = i;
-    }
-  }
-  INFO(what << " " << type_str(want.type()) << ": worst element " << at
-            << " got " << got.get(at) << ", want " << want.get(at)
-            << ", max |want| " << scale);
-  // Values far below the data's scale (a gradient that is zero up to
-  // rounding, such as a key-projection bias under softmax) are compared
-  // absolutely.
-  CHECK(worst / std::max(scale, 1e-2) <= tol);
-}
-
-/// Compiles every function of \p text and compares it to the interpreter.
-void check_kir(const std::string &text, bool fuse = true, uint64_t seed = 1) {
-  Diagnostics diags;
-  std::unique_ptr<Module> m = parse_and_verify(text, "test.kir", diags);
-  INFO((diags.all().empty() ? std::string() : diags.all()[0].str()));
-  REQUIRE(m);
-  for (const auto &f : m->functions()) {
-    std::vector<HostTensor> args = random_args(*f, seed);
-    std::vector<HostTensor> want = interpret(*f, args);
-    CompileOptions o;
-    o.lower.fuse = fuse;
-    std::unique_ptr<Executable> exe = compile(*f, o);
-    std::vector<HostTensor> got = exe->run_all(args);
-    REQUIRE(got.size() == want.size());
-    for (size_t i = 0; i < want.size(); ++i)
-      check_close(got[i], want[i],
-                  "@" + f->name() + " result " + std::to_string(i));
-  }
-}
-
-} // namespace
-
 TEST_CASE("compile: unary ops on odd shapes", "[compile]") {
-  check_kir(R"(
-func @unary(%x: f32[3,17], %y: f64[1023]) -> (f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f64[1023], f64[1023], bool[3,17], bool[3,17]) {
-  %a = abs(%x) : f32[3,17]
-  %h = constant() {value = 0.5} : f32[]
-  %p = add(%a, %h) : f32[3,17]
-  %r0 = neg(%x) : f32[3,17]
-  %r1 = sign(%x) : f32[3,17]
-  %r2 = exp(%x) : f32[3,17]
-  %r3 = log(%p) : f32[3,17]
-  %r4 = sqrt(%p) : f32[3,17]
-  %r5 = rsqrt(%p) : f32[3,17]
-  %r6 = tanh(%x) : f32[3,17]
-  %r7 = sigmoid(%x) : f32[3,17]
-  %r8 = relu(%x) : f32[3,17]
-  %r9 = sin(%x) : f32[3,17]
-  %r10 = cos(%x) : f32[3,17]
-  %r11 = erf(%x) : f32[3,17]
-  %r12 = floor(%x) : f32[3,17]
-  %r13 = ceil(%x) : f32[3,17]
-  %r14 = round(%x) : f32[3,17]
-  %r15 = abs(%x) : f32[3,17]
-  %r16 = exp(%y) : f64[1023]
-  %r17 = tanh(%y) : f64[1023]
-  %f = is_finite(%r3) : bool[3,17]
-  %n = not(%f) : bool[3,17]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9, %r10, %r11, %r12, %r13, %r14, %r15, %r16, %r17, %f, %n
-}
-)");
+  check_kir(kUnaryKir);
 }
 
 TEST_CASE("compile: binary ops, comparisons and select broadcast",
           "[compile]") {
-  check_kir(R"(
-func @binary(%a: f32[3,1], %b: f32[1,17], %i: i32[3,17], %j: i32[17]) -> (f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], f32[3,17], bool[3,17], bool[3,17], bool[3,17], f32[3,17], i32[3,17], i32[3,17], i32[3,17], bool[3,17]) {
-  %r0 = add(%a, %b) : f32[3,17]
-  %r1 = sub(%a, %b) : f32[3,17]
-  %r2 = mul(%a, %b) : f32[3,17]
-  %r3 = div(%a, %b) : f32[3,17]
-  %r4 = max(%a, %b) : f32[3,17]
-  %r5 = min(%a, %b) : f32[3,17]
-  %ab = abs(%a) : f32[3,1]
-  %r6 = pow(%ab, %b) : f32[3,17]
-  %r7 = lt(%a, %b) : bool[3,17]
-  %r8 = ge(%a, %b) : bool[3,17]
-  %r9 = and(%r7, %r8) : bool[3,17]
-  %r10 = select(%r7, %r0, %r2) : f32[3,17]
-  %r11 = add(%i, %j) : i32[3,17]
-  %r12 = div(%i, %j) : i32[3,17]
-  %r13 = mul(%i, %j) : i32[3,17]
-  %r14 = eq(%i, %j) : bool[3,17]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9, %r10, %r11, %r12, %r13, %r14
-}
-)");
+  check_kir(kBinaryKir);
 }
 
-TEST_CASE("compile: casts and sources", "[compile]") {
-  check_kir(R"(
-func @casts(%x: f32[4,5], %seed: i64[], %step: i64[]) -> (i32[4,5], f64[4,5], f16[4,5], bf16[4,5], bool[4,5], f32[4,5], i64[6], f32[2,3], f32[33], f32[33]) {
-  %k = constant() {value = 100.0} : f32[]
-  %s = mul(%x, %k) : f32[4,5]
-  %r0 = cast(%s) : i32[4,5]
-  %r1 = cast(%x) : f64[4,5]
-  %r2 = cast(%x) : f16[4,5]
-  %r3 = cast(%x) : bf16[4,5]
-  %r4 = cast(%r0) : bool[4,5]
-  %h = cast(%r2) : f32[4,5]
-  %r5 = add(%h, %x) : f32[4,5]
-  %r6 = iota() {axis = 0} : i64[6]
-  %r7 = constant() {value = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]} : f32[2,3]
-  %r8 = random_uniform(%seed, %step) : f32[33]
-  %r9 = random_normal(%seed, %step) : f32[33]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9
-}
-)");
-}
+TEST_CASE("compile: casts and sources", "[compile]") { check_kir(kCastsKir); }
 
 TEST_CASE("compile: layout and indexing views", "[compile]") {
-  check_kir(R"(
-func @views(%x: f32[2,3,4], %v: f32[5], %ids: i64[7], %t: f32[6,3]) -> (f32[4,2,3], f32[6,4], f32[3,2,3,4], f32[2,2,2], f32[2,5,4], f32[4,9], f32[7,3], f32[7,4], f32[3,4]) {
-  %r0 = transpose(%x) {perm = [2, 0, 1]} : f32[4,2,3]
-  %r1 = reshape(%x) : f32[6,4]
-  %r2 = broadcast_to(%x) : f32[3,2,3,4]
-  %r3 = slice(%x) {start = [0, 1, 0], stop = [2, 3, 4], step = [1, 1, 2]} : f32[2,2,2]
-  %r4 = concat(%x, %x) {axis = 1} : f32[2,6,4]
-  %s4 = slice(%r4) {start = [0, 0, 0], stop = [2, 5, 4], step = [1, 1, 1]} : f32[2,5,4]
-  %r5 = pad(%v) {low = [2], high = [2], value = -1.0} : f32[9]
-  %b5 = broadcast_to(%r5) : f32[4,9]
-  %r6 = gather(%t, %ids) {axis = 0} : f32[7,3]
-  %r7 = one_hot(%ids) {depth = 4} : f32[7,4]
-  %z = constant() {value = 0.0} : f32[3,4]
-  %src = slice(%r6) {start = [0, 0], stop = [7, 3], step = [1, 1]} : f32[7,3]
-  %tt = transpose(%src) {perm = [1, 0]} : f32[3,7]
-  %i4 = slice(%ids) {start = [0], stop = [7], step = [1]} : i64[7]
-  %r8 = scatter_add(%z, %i4, %tt) {axis = 1} : f32[3,4]
-  return %r0, %r1, %r2, %r3, %s4, %b5, %r6, %r7, %r8
-}
-)");
+  check_kir(kViewsKir);
 }
 
-TEST_CASE("compile: reductions", "[compile]") {
-  check_kir(R"(
-func @reductions(%x: f32[3,17,5], %i: i32[4,6]) -> (f32[17], f32[3,1,5], f32[3,17], f32[], i64[3,5], i64[17,5], i32[6]) {
-  %r0 = reduce_sum(%x) {axes = [0, 2], keepdims = false} : f32[17]
-  %r1 = reduce_max(%x) {axes = [1], keepdims = true} : f32[3,1,5]
-  %r2 = reduce_min(%x) {axes = [-1], keepdims = false} : f32[3,17]
-  %r3 = reduce_mean(%x) {axes = [0, 1, 2], keepdims = false} : f32[]
-  %r4 = argmax(%x) {axis = 1, keepdims = false} : i64[3,5]
-  %r5 = argmin(%x) {axis = 0, keepdims = false} : i64[17,5]
-  %r6 = reduce_sum(%i) {axes = [0], keepdims = false} : i32[6]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6
-}
-)");
-}
+TEST_CASE("compile: reductions", "[compile]") { check_kir(kReductionsKir); }
 
 TEST_CASE("compile: contractions and pooling", "[compile]") {
-  check_kir(R"(
-func @contractions(%a: f32[2,3,17], %b: f32[17,5], %w: f32[6,17], %x: f32[2,4,7,7], %k: f32[6,2,3,3], %kt: f32[4,3,3,3], %g: f32[2,6,4,4]) -> (f32[2,3,5], f32[2,3,6], f32[2,6,4,4], f32[2,3,13,13], f32[2,4,4,4], f32[2,4,4,4], f32[6,2,3,3], f32[2,4,7,7]) {
-  %r0 = matmul(%a, %b) : f32[2,3,5]
-  %wt = transpose(%w) {perm = [1, 0]} : f32[17,6]
-  %r1 = matmul(%a, %wt) : f32[2,3,6]
-  %r2 = conv2d(%x, %k) {stride = [2, 2], padding = [1, 1], dilation = [1, 1], groups = 2} : f32[2,6,4,4]
-  %r3 = conv2d_transpose(%x, %kt) {stride = [2, 2], padding = [1, 1], output_padding = [0, 0], dilation = [1, 1], groups = 1} : f32[2,3,13,13]
-  %r4 = max_pool2d(%x) {kernel = [3, 3], stride = [2, 2], padding = [1, 1]} : f32[2,4,4,4]
-  %r5 = avg_pool2d(%x) {kernel = [3, 3], stride = [2, 2], padding = [1, 1], count_include_pad = false} : f32[2,4,4,4]
-  %r6 = conv2d_weight_grad(%x, %g) {kernel = [3, 3], stride = [2, 2], padding = [1, 1], dilation = [1, 1], groups = 2} : f32[6,2,3,3]
-  %r7 = max_pool2d_grad(%x, %r5) {kernel = [3, 3], stride = [2, 2], padding = [1, 1]} : f32[2,4,7,7]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7
-}
-)");
+  check_kir(kContractionsKir);
 }
 
 TEST_CASE("compile: fused and unfused programs compute the same values",
