@@ -3,8 +3,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "frontend/Compile.h"
 
+#include "frontend/PhaseClock.h"
 #include "ir/Error.h"
 #include "passes/PassManager.h"
+#include "passes/Probes.h"
 #include "runtime/CudaDevice.h"
 
 namespace kiln {
@@ -21,25 +23,44 @@ LowerOptions lower_options_for(CompileOptions::Target target,
 
 std::unique_ptr<Executable> compile(const Function &f,
                                     const CompileOptions &options) {
+  PhaseClock clock(f.name(), options.progress);
   Module m;
   Function *g = m.add_function(f.clone());
+  add_probes(*g, options.probes);
   if (options.canonicalize) {
+    clock.begin("canonicalize");
     PassContext ctx;
     canonicalize(m, ctx);
   }
+  if (options.target == CompileOptions::Target::Cuda &&
+      (options.check_numerics || options.profile))
+    throw Error("compile: check_numerics and profile are CPU-only for now; "
+                "compile for the CPU target to use them");
+  clock.begin("remat");
   rematerialize(*g, options.remat, options.lower);
+  clock.begin("lower (fusion, memory plan)");
   LowerOptions lo = lower_options_for(options.target, options.lower);
+  lo.probe_results = int(options.probes.size());
   loop::Program program = lower(*g, lo);
   if (options.target == CompileOptions::Target::Cuda) {
     CudaCompileOptions cu;
     cu.device = options.device;
     cu.use_cache = options.use_cache;
-    return compile_cuda(*g, std::move(program), cu);
+    std::unique_ptr<Executable> exe = compile_cuda(*g, std::move(program), cu);
+    exe->debug().probes = options.probes;
+    return exe;
   }
+  clock.begin("C compile");
   CpuCompileOptions co;
   co.threads = options.threads;
   co.use_cache = options.use_cache;
-  return compile_cpu(*g, std::move(program), co);
+  co.check_numerics = options.check_numerics;
+  co.profile = options.profile;
+  std::unique_ptr<Executable> exe = compile_cpu(*g, std::move(program), co);
+  clock.append_parts(exe->debug().compile_phases);
+  exe->debug().compile_phases = clock.phases();
+  exe->debug().probes = options.probes;
+  return exe;
 }
 
 } // namespace kiln

@@ -33,6 +33,21 @@ struct CompileOptions {
   LowerOptions lower;
   /// Use the on-disk compile cache.
   bool use_cache = true;
+
+  // Debugging (docs/debugging.md); each is off by default and costs nothing
+  // when off.
+  /// Values to return as extra results, after the regular ones, in this
+  /// order: "%h", "%3" (the printer's number) or a C++ API name such as
+  /// "blocks.0.attn.scores". Names refer to the function as given (before
+  /// canonicalize). Fusion and every regular result stay bit-identical.
+  std::vector<std::string> probes;
+  /// Stop at the first kernel that writes a NaN or Inf: run() throws
+  /// kiln::Error naming the kernel, its ops and their .kir locations.
+  bool check_numerics = false;
+  /// Time every kernel (Executable::debug().kernel_times).
+  bool profile = false;
+  /// Print a progress line on stderr when the compile passes one second.
+  bool progress = false;
 };
 
 /// \p base adjusted for \p target: for Cuda every independent outer loop

@@ -324,4 +324,37 @@ std::string to_string(const Program &p) {
   return os.str();
 }
 
+namespace {
+void expr_loads(const ExprPtr &e, std::set<int> &read) {
+  if (!e)
+    return;
+  if (e->op == Op::Load)
+    read.insert(e->buffer);
+  for (const ExprPtr &a : e->args)
+    expr_loads(a, read);
+}
+} // namespace
+
+void kernel_buffers(const StmtPtr &s, std::set<int> &written,
+                    std::set<int> &read) {
+  if (!s)
+    return;
+  expr_loads(s->index, read);
+  expr_loads(s->value, read);
+  if (s->op == StmtOp::Store)
+    written.insert(s->buffer);
+  if (s->gemm) {
+    written.insert(s->gemm->c);
+    read.insert({s->gemm->a, s->gemm->b});
+    expr_loads(s->gemm->epilogue, read);
+  }
+  if (s->conv) {
+    written.insert(s->conv->out);
+    read.insert({s->conv->x, s->conv->w});
+    expr_loads(s->conv->epilogue, read);
+  }
+  for (const StmtPtr &c : s->body)
+    kernel_buffers(c, written, read);
+}
+
 } // namespace kiln::loop

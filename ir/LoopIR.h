@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -236,11 +237,22 @@ struct Buffer {
   int64_t bytes() const { return numel * int64_t(dtype_size(dtype)); }
 };
 
+/// One Graph IR node fused into a kernel: for the generated code's
+/// comments, dot graphs and check-numerics reports (docs/debugging.md).
+struct SourceOp {
+  std::string op;    ///< "matmul"
+  std::string value; ///< the result's name without '%'; "" when unnamed
+  std::string loc;   ///< "model.kir:5:8"; "" when unknown
+  int node = -1;     ///< position in the lowered function's body
+};
+
 /// One kernel: a statement over buffers, and what it came from.
 struct Kernel {
   std::string name;
   /// The Graph IR ops fused into it, in order ("matmul+add+relu").
   std::string ops;
+  /// The same nodes with names and locations, in body order.
+  std::vector<SourceOp> sources;
   StmtPtr body;
   int num_vars = 0;
 };
@@ -264,6 +276,11 @@ struct Program {
   /// A new variable id.
   int new_var(DType t, const std::string &hint = "");
 };
+
+/// The buffers kernel body \p s writes (stores, Gemm/Conv2d outputs) into
+/// \p written and reads (loads, contraction operands) into \p read.
+void kernel_buffers(const StmtPtr &s, std::set<int> &written,
+                    std::set<int> &read);
 
 /// The Loop IR as text (for kiln-opt --emit=loop and lit tests).
 std::string to_string(const Program &p);

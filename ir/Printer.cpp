@@ -31,6 +31,10 @@ public:
         name(n->result(i));
   }
 
+  const std::unordered_map<const Value *, std::string> &all() const {
+    return names_;
+  }
+
   /// "%name"; an unnamed value gets a number on first sight.
   const std::string &name(const Value *v) {
     auto it = names_.find(v);
@@ -127,6 +131,11 @@ std::string to_string(const Function &f) {
   std::ostringstream os;
   print_function(f, os);
   return os.str();
+}
+
+std::unordered_map<const Value *, std::string>
+printed_names(const Function &f) {
+  return Namer(f).all();
 }
 
 } // namespace kiln

@@ -7,6 +7,7 @@
 
 #include <ostream>
 #include <string>
+#include <unordered_map>
 
 namespace kiln {
 
@@ -16,5 +17,8 @@ void print_module(const Module &m, std::ostream &os);
 void print_function(const Function &f, std::ostream &os);
 std::string to_string(const Module &m);
 std::string to_string(const Function &f);
+/// The name the printer gives each parameter and node result of \p f
+/// ("%h", or "%3" for an unnamed value).
+std::unordered_map<const Value *, std::string> printed_names(const Function &f);
 
 } // namespace kiln

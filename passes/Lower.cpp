@@ -95,14 +95,31 @@ int Lowering::buffer_of(const Value *v) const {
   return it->second;
 }
 
+std::vector<Use> Lowering::real_uses(const Value *v) const {
+  std::vector<Use> r;
+  for (const Use &u : v->uses())
+    if (!is_probe_use(u))
+      r.push_back(u);
+  return r;
+}
+
+const Node *Lowering::epilogue_contraction(const Value *v) const {
+  for (const auto &[root, c] : anchor_)
+    for (const Value *cur = c->result(); cur != root;
+         cur = real_uses(cur)[0].user->result())
+      if (cur == v)
+        return c;
+  return nullptr;
+}
+
 void Lowering::find_anchors() {
   for (const auto &np : f_.body()) {
     const Node &c = *np;
     if (kind_of(c.op()) != Kind::Contraction)
       continue;
     const Value *cur = c.result();
-    while (cur->uses().size() == 1 && cur->uses()[0].user) {
-      const Node *u = cur->uses()[0].user;
+    while (real_uses(cur).size() == 1 && real_uses(cur)[0].user) {
+      const Node *u = real_uses(cur)[0].user;
       if (!is_elementwise(u->op()) || u->type().shape != c.type().shape)
         break;
       cur = u->result();
@@ -126,6 +143,8 @@ bool Lowering::must_materialize(const Value *v) const {
     return true;
   size_t uses = 0;
   for (const Use &u : v->uses()) {
+    if (is_probe_use(u))
+      continue; // a probe never changes fusion
     if (!u.user)
       return true; // a result
     ++uses;
@@ -191,17 +210,20 @@ void Lowering::assign_buffers() {
     if (f_.result_updates()[i])
       continue;
     const Value *r = f_.result(i);
-    bool direct = !buffers_.count(r) && r->def();
+    bool direct = !buffers_.count(r) && !probe_outs_.count(r) && r->def();
     std::string name = direct && !r->name().empty()
                            ? r->name()
                            : "out" + std::to_string(prog_.num_outputs);
     int out = add_buffer(name, r->type(), loop::BufferKind::Output,
                          prog_.num_outputs);
     ++prog_.num_outputs;
-    if (direct)
+    if (direct && !materialize_.count(r))
+      probe_outs_[r] = out; // a probe of a fused value: a kernel of its own
+    else if (direct)
       buffers_[r] = out;
     else
-      copies_.push_back({buffer_of(r), out});
+      copies_.push_back(
+          {probe_outs_.count(r) ? probe_outs_.at(r) : buffer_of(r), out});
   }
   for (const auto &np : f_.body())
     for (size_t i = 0; i < np->num_results(); ++i) {
@@ -244,7 +266,7 @@ StmtPtr Lowering::loop_nest(
   return loop::block(std::move(body));
 }
 
-std::string Lowering::kernel_ops(const Value *root) const {
+std::vector<const Node *> Lowering::kernel_nodes(const Value *root) const {
   std::vector<const Node *> nodes;
   std::vector<const Value *> work = {root};
   while (!work.empty()) {
@@ -259,30 +281,30 @@ std::string Lowering::kernel_ops(const Value *root) const {
         work.push_back(o);
   }
   std::sort(nodes.begin(), nodes.end(), [&](const Node *a, const Node *b) {
-    for (const auto &np : f_.body()) {
-      if (np.get() == a)
-        return true;
-      if (np.get() == b)
-        return false;
-    }
-    return false;
+    return position(a) < position(b);
   });
-  std::string s;
-  for (const Node *n : nodes)
-    if (n->op() != OpKind::Constant)
-      s += (s.empty() ? "" : "+") + std::string(n->op_name());
-  return s.empty() ? "constant" : s;
+  return nodes;
 }
 
-void Lowering::emit_kernel(const Value *root) {
+namespace {
+std::string loc_str(const Loc &l) {
+  if (!l.known())
+    return "";
+  std::string s = l.file + ":" + std::to_string(l.line);
+  return l.col > 0 ? s + ":" + std::to_string(l.col) : s;
+}
+} // namespace
+
+void Lowering::emit_kernel(const Value *root, int out) {
   const Node &n = *root->def();
-  int out = buffer_of(root);
   computing = root;
   StmtPtr body;
   auto a = anchor_.find(root);
   auto rg = row_groups_.find(root);
   if (a != anchor_.end()) {
     body = contraction_kernel(*a->second, root, out);
+  } else if (const Node *c = epilogue_contraction(root)) {
+    body = contraction_kernel(*c, root, out); // a probe inside an epilogue
   } else if (rg != row_groups_.end()) {
     body = row_kernel(root, rg->second, out);
   } else {
@@ -309,9 +331,50 @@ void Lowering::emit_kernel(const Value *root) {
   computing = nullptr;
   loop::Kernel k;
   k.name = "k" + std::to_string(prog_.kernels.size());
-  k.ops = kernel_ops(root);
+  for (const Node *s : kernel_nodes(root)) {
+    if (s->op() == OpKind::Constant)
+      continue;
+    k.ops += (k.ops.empty() ? "" : "+") + std::string(s->op_name());
+    k.sources.push_back({s->op_name(), s->result()->name(), loc_str(s->loc()),
+                         int(position(s))});
+  }
+  if (k.ops.empty())
+    k.ops = "constant";
   k.body = std::move(body);
   prog_.kernels.push_back(std::move(k));
+}
+
+void Lowering::emit_probe(const Value *v) {
+  // Reductions that other kernels compute inline (row fusion) are computed
+  // into scratch buffers first, visible to this kernel only.
+  std::vector<const Value *> deps,
+      work(v->def()->operands().begin(), v->def()->operands().end());
+  while (!work.empty()) {
+    const Value *o = work.back();
+    work.pop_back();
+    if (buffers_.count(o) || !o->def() ||
+        std::count(deps.begin(), deps.end(), o))
+      continue;
+    if (kind_of(o->def()->op()) != Kind::Injective)
+      deps.push_back(o);
+    work.insert(work.end(), o->def()->operands().begin(),
+                o->def()->operands().end());
+  }
+  std::sort(deps.begin(), deps.end(), [&](const Value *a, const Value *b) {
+    return position(a->def()) < position(b->def());
+  });
+  for (const Value *d : deps) {
+    int b = add_buffer("probe_" + std::to_string(prog_.buffers.size()),
+                       d->type(), loop::BufferKind::Temp, -1);
+    emit_kernel(d, b);
+    buffers_[d] = b;
+    materialize_.insert(d);
+  }
+  emit_kernel(v, probe_outs_.at(v));
+  for (const Value *d : deps) {
+    buffers_.erase(d);
+    materialize_.erase(d);
+  }
 }
 
 void Lowering::emit_result_copies() {
@@ -354,7 +417,9 @@ loop::Program Lowering::run() {
     for (size_t i = 0; i < np->num_results(); ++i) {
       const Value *v = np->result(i);
       if (materialize_.count(v) && !is_list_constant(*np))
-        emit_kernel(v);
+        emit_kernel(v, buffer_of(v));
+      else if (probe_outs_.count(v))
+        emit_probe(v);
     }
   emit_result_copies();
   layout_arena();

@@ -49,6 +49,11 @@ struct LowerOptions {
   /// Verify the arena plan with check_memory (always on in builds without
   /// NDEBUG and under $KILN_CHECK_MEMORY=1).
   bool check_memory = false;
+  /// The last this many results of the function are probes (CompileOptions
+  /// ::probes, docs/debugging.md): each gets an output buffer, and one not
+  /// otherwise materialized is computed by a kernel of its own, so fusion
+  /// and every other kernel stay exactly as without the probes.
+  int probe_results = 0;
 };
 
 /// Lowers \p f. Throws kiln::Error when an op cannot be lowered.

@@ -92,9 +92,24 @@ private:
   void assign_buffers();
   int add_buffer(const std::string &name, const TensorType &t,
                  loop::BufferKind kind, int arg_index);
-  void emit_kernel(const Value *root);
+  void emit_kernel(const Value *root, int out);
+  /// The kernel of a probe whose value is not materialized.
+  void emit_probe(const Value *v);
   void emit_result_copies();
-  std::string kernel_ops(const Value *root) const;
+  /// The nodes fused into the kernel of \p root, in body order.
+  std::vector<const Node *> kernel_nodes(const Value *root) const;
+  bool is_probe_slot(size_t result) const {
+    return result + size_t(opts_.probe_results) >= f_.results().size();
+  }
+  /// A use by a probe result, which fusion decisions ignore.
+  bool is_probe_use(const Use &u) const {
+    return !u.user && is_probe_slot(size_t(u.index));
+  }
+  /// The contraction whose epilogue computes the non-materialized \p v,
+  /// or nullptr.
+  const Node *epilogue_contraction(const Value *v) const;
+  /// The uses of \p v that are not probes.
+  std::vector<Use> real_uses(const Value *v) const;
   void layout_arena();
 
   const Function &f_;
@@ -109,6 +124,8 @@ private:
   std::vector<std::pair<int, int>> copies_;
   std::unordered_map<const Value *, RowGroup> row_groups_;
   std::unordered_map<const Node *, size_t> position_;
+  /// Probed values that are not materialized -> their output buffers.
+  std::unordered_map<const Value *, int> probe_outs_;
 };
 
 /// Flat row-major index of \p idx in \p shape.

@@ -114,7 +114,7 @@ void Lowering::find_row_groups() {
       // Every value of the group but the root must be used only inside it.
       bool closed = true;
       for (const Value *v : group)
-        for (const Use &u : v->uses())
+        for (const Use &u : real_uses(v))
           if (v != root && (!u.user || !group.count(u.user->result()))) {
             boundary.insert(v);
             closed = false;

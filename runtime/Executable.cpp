@@ -69,6 +69,16 @@ void check_type(const HostTensor &t, const Value *p, const char *what) {
 }
 } // namespace
 
+std::vector<HostTensor>
+Executable::failure_args(const std::vector<HostTensor> &inputs) const {
+  std::vector<HostTensor> args;
+  size_t next = 0;
+  for (const auto &p : function_->params())
+    args.push_back(p->arg_kind() == ArgKind::Input ? inputs[next++]
+                                                   : get_state(p->name()));
+  return args;
+}
+
 std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
   if (inputs.size() != inputs_.size())
     throw Error("@" + function_->name() + " takes " +
@@ -95,8 +105,11 @@ std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
   }
   int rc = entry_(in.data(), out_ptrs.data(), arena_.data(), st.data());
   if (rc != 0)
-    throw Error("@" + function_->name() + " failed with code " +
-                std::to_string(rc));
+    throw Error(describe_run_failure(*function_, program_, rc,
+                                     buffer_addresses(program_, in.data(),
+                                                      out_ptrs.data(),
+                                                      arena_.data(), st.data()),
+                                     failure_args(inputs)));
   return outs;
 }
 

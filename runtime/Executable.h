@@ -10,6 +10,7 @@
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
 #include "ir/LoopIR.h"
+#include "runtime/Debug.h"
 
 #include <cstddef>
 #include <memory>
@@ -76,7 +77,9 @@ public:
 
   /// Runs once on the plain inputs (one per input parameter, in order, of
   /// the right types) and returns the results that do not update state, in
-  /// return order. Throws kiln::Error naming the input on a type mismatch.
+  /// return order. Throws kiln::Error naming the input on a type mismatch,
+  /// and, with check-numerics, naming the kernel, ops and .kir locations
+  /// that produced the first NaN or Inf.
   std::vector<HostTensor> run(const std::vector<HostTensor> &inputs);
   /// The interpreter's calling convention: \p args holds one tensor per
   /// parameter (inputs, params and state alike, in order). Sets the
@@ -108,9 +111,16 @@ public:
   /// Where it runs when not on the host CPU (else null).
   DeviceProgram *device() const { return device_.get(); }
   size_t arena_bytes() const { return size_t(program_.arena_bytes); }
+  /// Probes, check-numerics, profile timestamps, compile phases.
+  ExecutableDebug &debug() { return debug_; }
+  const ExecutableDebug &debug() const { return debug_; }
 
 private:
   int state_index(const std::string &name) const;
+  /// One argument per parameter (run()'s \p inputs and the state), for
+  /// the check-numerics replay.
+  std::vector<HostTensor>
+  failure_args(const std::vector<HostTensor> &inputs) const;
 
   std::unique_ptr<Function> function_;
   loop::Program program_;
@@ -121,6 +131,7 @@ private:
   AlignedBuffer arena_;
   std::vector<const Value *> inputs_, state_;
   std::vector<AlignedBuffer> state_buffers_;
+  ExecutableDebug debug_;
 };
 
 struct CpuCompileOptions {
@@ -128,6 +139,9 @@ struct CpuCompileOptions {
   int threads = 0;
   /// Use the on-disk object cache.
   bool use_cache = true;
+  /// Instrument the entry (codegen::EmitOptions; docs/debugging.md).
+  bool check_numerics = false;
+  bool profile = false;
 };
 
 /// Compiles \p program (lowered from \p f) for the host CPU: C, clang/LLVM

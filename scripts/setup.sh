@@ -9,6 +9,8 @@ packages=(
   clang-14 llvm-14-dev llvm-14-tools libclang-14-dev libclang-cpp14-dev
   libomp-14-dev libclang-rt-14-dev
   catch2 nlohmann-json3-dev clang-format-14
+  # kiln-opt --dot output is rendered with dot -Tsvg in a lit test.
+  graphviz
   # AotTest runs a cross-compiled AArch64 object under qemu (docs/aot.md).
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )

@@ -13,6 +13,7 @@
 #include "passes/PassManager.h"
 #include "passes/PlanMemory.h"
 #include "runtime/Safetensors.h"
+#include "tools/RunDebug.h"
 #include "tools/ToolSupport.h"
 
 #include <algorithm>
@@ -80,6 +81,7 @@ struct Options {
   double tolerance = 1e-4;
   int64_t bench = 0, threads = 0;
   CompileOptions::Target target = CompileOptions::Target::Cpu;
+  tools::DebugOptions debug;
 };
 
 bool parse_int(const char *s, int64_t &out) {
@@ -106,8 +108,11 @@ int parse_args(int argc, char **argv, Options &o) {
       return true;
     };
     int64_t v;
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
+    if (int d = o.debug.parse(argc, argv, i)) {
+      if (d == 2)
+        return 2;
+    } else if (a == "-h" || a == "--help") {
+      std::cout << kUsage << tools::kDebugUsage;
       return -1;
     } else if (a == "--func" && i + 1 < argc) {
       o.func = argv[++i];
@@ -235,8 +240,10 @@ std::unique_ptr<Module> load_module(const Options &o) {
   Diagnostics diags;
   std::unique_ptr<Module> m = parse_and_verify(text, o.input, diags);
   std::vector<PassStep> steps;
+  PassManagerOptions pm;
+  pm.time_passes = o.debug.time_passes;
   if (m && o.canonicalize && parse_pipeline("canonicalize", steps, err) &&
-      !run_pipeline(*m, steps, {}, diags, std::cerr))
+      !run_pipeline(*m, steps, pm, diags, std::cerr))
     m.reset();
   diags.print(std::cerr);
   return m;
@@ -346,10 +353,11 @@ bool execute(const Function &f, const Options &o,
              const std::vector<HostTensor> &args,
              std::vector<HostTensor> &results) {
   if (o.interpret) {
-    results = interpret(f, args);
-    return true;
+    results = o.debug.interpret(f, args);
+    return o.debug.report_probes(results);
   }
   CompileOptions co;
+  o.debug.apply(co);
   co.canonicalize = false; // load_module already did, unless asked not to
   co.threads = int(o.threads);
   co.target = o.target;
@@ -364,10 +372,14 @@ bool execute(const Function &f, const Options &o,
     std::printf("%s", memory_report(exe->program()).c_str());
   std::vector<HostTensor> copy = args;
   results = exe->run_all(copy);
+  if (!o.debug.report_probes(results))
+    return false;
   if (!o.save_state.empty())
     exe->save_state(o.save_state);
   if (o.bench > 0)
     bench(*exe, f, args, o.bench);
+  if (!o.debug.report_run(*exe))
+    return false;
   return !o.check || check_results(f, o, args, results);
 }
 
