@@ -11,10 +11,12 @@
 /// (bench/peak.cpp) or --peak. Prints a table and writes JSON.
 ///   usage: kiln_bench [--workloads a,b,...] [--reduced] [--runs N]
 ///                     [--json FILE] [--threads T] [--peak GFLOPS]
-///                     [--check] [--max-step-s S]
+///                     [--check] [--max-step-s S] [--profile RUNS]
+/// --profile prints each kernel's time per step (bench/Profile.h).
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/Args.h"
 #include "bench/Peak.h"
+#include "bench/Profile.h"
 #include "bench/models/Models.h"
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
@@ -50,6 +52,7 @@ struct Options {
       "lstm_train",     "dcgan_step",     "deep_mlp_memory"};
   bool reduced = false, check = false;
   int runs = 0, threads = 0;
+  int profile = 0; ///< > 0: per-kernel times over this many runs
   double peak = 0, max_step_s = 30;
   std::string json_path = "bench/results/kiln.json";
 };
@@ -242,6 +245,13 @@ Row bench_one(const std::string &name, const Options &opt) {
     return row;
   }
   time_runs([&] { exe->run(inputs); }, row.first_s, opt.runs, row);
+  if (opt.profile > 0) {
+    std::vector<HostTensor> state;
+    for (size_t i = 0; i < args.size(); ++i)
+      if (f.param(i)->arg_kind() != ArgKind::Input)
+        state.push_back(args[i]);
+    bench::profile_kernels(*exe, inputs, state, opt.profile);
+  }
   return row;
 }
 
@@ -256,6 +266,8 @@ Options parse_args(int argc, char **argv) {
       o.reduced = true;
     else if (a == "--check")
       o.check = true;
+    else if (a == "--profile")
+      o.profile = std::stoi(value());
     else if (a == "--runs")
       o.runs = std::stoi(value());
     else if (a == "--threads")

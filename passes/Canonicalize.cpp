@@ -204,8 +204,43 @@ Value *noop_operand(const Node *n) {
   }
 }
 
+/// True when \p perm swaps the last two axes and keeps the others.
+bool swaps_last_two(const std::vector<int64_t> &perm) {
+  size_t r = perm.size();
+  for (size_t i = 0; i + 2 < r; ++i)
+    if (perm[i] != int64_t(i))
+      return false;
+  return r >= 2 && perm[r - 2] == int64_t(r - 1) &&
+         perm[r - 1] == int64_t(r - 2);
+}
+
+/// transpose(matmul(a, b)) over the last two axes -> matmul(b^T, a^T) when
+/// the product has no other use and no batch broadcast: the product is then
+/// computed in the layout its user reads (the weight gradient of x @ W^T
+/// comes out as W's [out, in] instead of a transposed read in the update).
+Value *transposed_matmul(Function &f, Node *n, Node *inner) {
+  if (!inner || inner->op() != OpKind::Matmul ||
+      inner->result()->uses().size() != 1 ||
+      !swaps_last_two(n->ints_attr("perm")))
+    return nullptr;
+  Value *a = inner->operand(0), *b = inner->operand(1);
+  const std::vector<int64_t> perm = n->ints_attr("perm");
+  if (a->type().shape.size() != perm.size() ||
+      b->type().shape.size() != perm.size())
+    return nullptr;
+  // At the product's place: the weight gradient of a layer is computed
+  // where its inputs are live, not where autodiff put the transpose (the
+  // end of the step).
+  f.set_insert_point(inner);
+  Attrs pa = {{"perm", Attribute::ints(perm)}};
+  Value *bt = f.add(OpKind::Transpose, {b}, pa, {}, n->loc())->result();
+  Value *at = f.add(OpKind::Transpose, {a}, pa, {}, n->loc())->result();
+  return f.add(OpKind::Matmul, {bt, at}, {}, {}, n->loc())->result();
+}
+
 /// Rewrites that build a new node: transpose(transpose), reshape(reshape),
-/// broadcast_to(broadcast_to), broadcast_to(splat constant).
+/// broadcast_to(broadcast_to), broadcast_to(splat constant),
+/// transpose(matmul).
 Value *fold_chain(Function &f, Node *n) {
   Value *x = n->num_operands() ? n->operand(0) : nullptr;
   Node *inner = x ? x->def() : nullptr;
@@ -221,6 +256,8 @@ Value *fold_chain(Function &f, Node *n) {
     r = f.add(OpKind::Transpose, {inner->operand(0)},
               {{"perm", Attribute::ints(perm)}}, {}, n->loc())
             ->result();
+  } else if (n->op() == OpKind::Transpose &&
+             (r = transposed_matmul(f, n, inner))) {
   } else if ((n->op() == OpKind::Reshape || n->op() == OpKind::BroadcastTo) &&
              inner && inner->op() == n->op()) {
     r = f.add(n->op(), {inner->operand(0)}, {}, {n->type()}, n->loc())

@@ -10,6 +10,8 @@
 #include "passes/PlanMemory.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace kiln::lowering {
 
@@ -112,23 +114,70 @@ const Node *Lowering::epilogue_contraction(const Value *v) const {
   return nullptr;
 }
 
+namespace {
+
+/// True when \p n reads \p state directly or through injective producers
+/// (which fusion may inline into it).
+bool reads(const Node &n, const Value *state, int depth = 0) {
+  for (const Value *o : n.operands()) {
+    if (o == state)
+      return true;
+    if (depth < 8 && o->def() && kind_of(o->def()->op()) == Kind::Injective &&
+        reads(*o->def(), state, depth + 1))
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
 void Lowering::find_anchors() {
+  std::map<const Value *, const Value *> updated; // result -> its state
+  for (size_t i = 0; i < f_.results().size(); ++i)
+    if (f_.result_updates()[i])
+      updated[f_.result(i)] = f_.result_updates()[i];
+  std::set<const Value *> claimed; // values inside some epilogue
+  // heavy[p]: contractions, reductions and opaque ops before position p.
+  std::vector<int> heavy = {0};
+  for (const auto &np : f_.body())
+    heavy.push_back(heavy.back() + (kind_of(np->op()) != Kind::Injective));
   for (const auto &np : f_.body()) {
     const Node &c = *np;
     if (kind_of(c.op()) != Kind::Contraction)
       continue;
-    const Value *cur = c.result();
-    while (real_uses(cur).size() == 1 && real_uses(cur)[0].user) {
-      const Node *u = real_uses(cur)[0].user;
+    std::vector<const Value *> chain = {c.result()};
+    while (real_uses(chain.back()).size() == 1 &&
+           real_uses(chain.back())[0].user) {
+      const Node *u = real_uses(chain.back())[0].user;
       if (!is_elementwise(u->op()) || u->type().shape != c.type().shape)
         break;
-      cur = u->result();
+      chain.push_back(u->result());
     }
+    // An epilogue that ends in a state's update (an optimizer step) stops
+    // before it reads that state: a contraction cannot compute in the
+    // buffer its epilogue reads, and the update's own elementwise kernel can
+    // (alias_updates). It also stops before a node behind other heavy
+    // kernels: the kernel runs where its epilogue ends, and a weight
+    // gradient moved to its update at the end of the step would keep every
+    // layer's inputs alive.
+    auto up = updated.find(chain.back());
+    if (up != updated.end())
+      for (size_t i = 1; i < chain.size(); ++i)
+        if (reads(*chain[i]->def(), up->second) ||
+            heavy[position_.at(chain[i]->def())] !=
+                heavy[position_.at(&c) + 1]) {
+          chain.resize(i);
+          break;
+        }
     // One contraction per epilogue: a residual add of two convolutions
-    // keeps the second one materialized.
-    if (cur == c.result() || anchor_.count(cur))
+    // keeps the second one materialized (chains truncated at different
+    // places may share values without sharing their end).
+    bool shared = false;
+    for (size_t i = 1; i < chain.size(); ++i)
+      shared = shared || !claimed.insert(chain[i]).second;
+    if (chain.size() == 1 || shared)
       continue;
-    anchor_[cur] = &c;
+    anchor_[chain.back()] = &c;
     anchored_.insert(&c);
   }
 }
