@@ -1,23 +1,22 @@
 /// \file
-/// Per-kernel times of a compiled program (kiln_bench --profile): the
-/// program's C is printed again with a clock read around each kernel call
-/// of its entry, compiled in process and run on the same inputs and state.
+/// Per-kernel times of a workload over several steps (kiln_bench
+/// --profile), from a profiled build (CompileOptions::profile, whose
+/// timestamps cover one run: runtime/Profile.h).
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "ir/Graph.h"
 #include "ir/Interpreter.h"
-#include "runtime/Executable.h"
 
 #include <vector>
 
 namespace kiln::bench {
 
-/// Runs \p exe's program \p runs times (after one warm-up) with a timer
-/// around every kernel and prints each kernel's mean time per run, its
-/// share and its ops, slowest first. \p state holds the values of the
-/// function's non-input parameters in order.
-void profile_kernels(const Executable &exe,
-                     const std::vector<HostTensor> &inputs,
-                     const std::vector<HostTensor> &state, int runs);
+/// Compiles \p f profiled with \p threads OpenMP threads, runs it \p runs
+/// times (after one warm-up) on \p args (one per parameter) and prints
+/// each kernel's mean time per step, its share and its ops, slowest
+/// first.
+void profile_kernels(const Function &f, const std::vector<HostTensor> &args,
+                     int threads, int runs);
 
 } // namespace kiln::bench

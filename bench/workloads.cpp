@@ -245,13 +245,8 @@ Row bench_one(const std::string &name, const Options &opt) {
     return row;
   }
   time_runs([&] { exe->run(inputs); }, row.first_s, opt.runs, row);
-  if (opt.profile > 0) {
-    std::vector<HostTensor> state;
-    for (size_t i = 0; i < args.size(); ++i)
-      if (f.param(i)->arg_kind() != ArgKind::Input)
-        state.push_back(args[i]);
-    bench::profile_kernels(*exe, inputs, state, opt.profile);
-  }
+  if (opt.profile > 0)
+    bench::profile_kernels(f, args, opt.threads, opt.profile);
   return row;
 }
 
