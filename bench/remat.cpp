@@ -1,18 +1,22 @@
 /// \file
 /// kiln_bench_remat: the rematerialization rows of ../shared/BENCHMARKS.md
 /// (deep_mlp_memory) plus resnet18_train and gpt_train. For each workload
-/// and policy (none, sqrt_n, a budget of half the sqrt_n arena): the
+/// and policy (none, sqrt_n, budgets of half the sqrt_n arena and of a
+/// third of the arena without remat, or budget=BYTES): the
 /// planned arena (plan_memory's arena_bytes: every activation, gradient and
 /// scratch byte; parameters and optimizer state are outside it), the plan
 /// remat chose and its recompute FLOPs, and with --time the step time
-/// (median of 5 runs after a warm-up, min and max). Writes JSON.
+/// (median of 5 runs after a warm-up, min and max). Writes JSON; with
+/// $KILN_REMAT_MEMORY_REPORT=DIR also each plan's memory_report.
 ///   usage: kiln_bench_remat [--workloads a,b] [--depths 16,64,256]
+///                           [--policies none,sqrt_n,half,third,budget=B]
 ///                           [--time] [--runs N] [--reduced] [--json FILE]
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/Args.h"
 #include "bench/models/Models.h"
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
+#include "ir/Printer.h"
 #include "passes/PassManager.h"
 #include "passes/PlanMemory.h"
 
@@ -21,6 +25,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -36,6 +41,7 @@ struct Options {
   std::vector<std::string> workloads = {"deep_mlp_memory", "resnet18_train",
                                         "gpt_train"};
   std::vector<int64_t> depths = {16, 64, 256};
+  std::vector<std::string> policies = {"none", "sqrt_n", "half", "third"};
   bool time = false, reduced = false;
   int runs = 5;
   std::string json_path = "bench/results/remat.json";
@@ -62,7 +68,7 @@ struct Row {
   std::string workload, policy, plan;
   int64_t depth = 0, budget = 0, arena = 0, lower_bound = 0;
   double recompute_gflop = 0, plan_s = 0;
-  int boundaries = 0;
+  int boundaries = 0, updates_moved = 0;
   double median_s = 0, min_s = 0, max_s = 0;
   std::string error;
 };
@@ -81,8 +87,15 @@ void plan(const Function &f, const RematPolicy &policy, Row &row) {
   loop::Program p = lower(*g);
   row.arena = p.arena_bytes;
   row.lower_bound = memory_summary(p).lower_bound;
+  if (const char *dir = std::getenv("KILN_REMAT_MEMORY_REPORT")) {
+    std::string base = std::string(dir) + "/" + row.workload + "-" +
+                       std::to_string(row.depth) + "-" + row.policy;
+    std::ofstream(base + ".txt") << memory_report(p);
+    std::ofstream(base + ".kir") << to_string(m);
+  }
   row.plan = r.applied ? r.plan : "none";
   row.boundaries = r.boundaries;
+  row.updates_moved = r.updates_moved;
   row.recompute_gflop = r.recompute_flops * 1e-9;
 }
 
@@ -138,6 +151,7 @@ json to_json(const Row &r) {
             {"arena_bytes", r.arena},
             {"lower_bound_bytes", r.lower_bound},
             {"boundaries", r.boundaries},
+            {"updates_moved", r.updates_moved},
             {"recompute_gflop", r.recompute_gflop},
             {"remat_seconds", r.plan_s}};
   if (r.median_s > 0) {
@@ -151,7 +165,7 @@ json to_json(const Row &r) {
 }
 
 void print(const Row &r, int64_t none_arena, double none_s) {
-  std::printf("%-16s %4lld %-8s %-16s %10.1f %6.1f%% %5d %8.2f",
+  std::printf("%-16s %4lld %-10s %-16s %10.1f %6.1f%% %5d %8.2f",
               r.workload.c_str(), (long long)r.depth, r.policy.c_str(),
               r.plan.c_str(), r.arena / 1048576.0,
               100.0 * r.arena / std::max<int64_t>(1, none_arena), r.boundaries,
@@ -176,7 +190,9 @@ Options parse_args(int argc, char **argv) {
       o.depths.clear();
       for (const std::string &d : bench::split_list(value()))
         o.depths.push_back(std::stoll(d));
-    } else if (a == "--time")
+    } else if (a == "--policies")
+      o.policies = bench::split_list(value());
+    else if (a == "--time")
       o.time = true;
     else if (a == "--reduced")
       o.reduced = true;
@@ -190,23 +206,43 @@ Options parse_args(int argc, char **argv) {
   return o;
 }
 
-/// none, sqrt_n, then a budget of half the sqrt_n arena.
+/// The policy named \p spec: none, sqrt_n, half (a budget of half the
+/// sqrt_n arena), third (a third of the arena without remat) or
+/// budget=BYTES.
+RematPolicy policy_of(const std::string &spec, int64_t none_arena,
+                      int64_t sqrt_arena) {
+  if (spec == "none")
+    return RematPolicy::none();
+  if (spec == "sqrt_n")
+    return RematPolicy::sqrt_n();
+  if (spec == "half")
+    return RematPolicy::budget(sqrt_arena / 2);
+  if (spec == "third")
+    return RematPolicy::budget(none_arena / 3);
+  RematPolicy p;
+  std::string err;
+  if (spec.rfind("budget=", 0) != 0 ||
+      !parse_remat_policy({{"budget", spec.substr(7)}}, p, err))
+    throw std::runtime_error("bad policy '" + spec +
+                             "' (none, sqrt_n, half, third, budget=BYTES)");
+  return p;
+}
+
+/// Each policy of opt.policies on one workload; none and sqrt_n run first
+/// (the relative budgets need their arenas).
 void bench_workload(const Options &opt, const std::string &name, int64_t depth,
                     json &rows) {
   models::Model m = build(name, depth, opt.reduced);
   int64_t none_arena = 0, sqrt_arena = 0;
   double none_s = 0;
-  for (const char *policy : {"none", "sqrt_n", "budget"}) {
+  for (const std::string &spec : opt.policies) {
     Row row;
     row.workload = name;
     row.depth = name == "deep_mlp_memory" ? depth : 0;
-    row.policy = policy;
-    RematPolicy p = row.policy == "none" ? RematPolicy::none()
-                    : row.policy == "sqrt_n"
-                        ? RematPolicy::sqrt_n()
-                        : RematPolicy::budget(sqrt_arena / 2);
-    row.budget = p.budget_bytes;
+    row.policy = spec;
     try {
+      RematPolicy p = policy_of(spec, none_arena, sqrt_arena);
+      row.budget = p.budget_bytes;
       plan(m.graph->function(), p, row);
       if (opt.time)
         time_step(m, p, opt.runs, row);
@@ -228,7 +264,7 @@ void bench_workload(const Options &opt, const std::string &name, int64_t depth,
 
 int main(int argc, char **argv) try {
   Options opt = parse_args(argc, argv);
-  std::printf("%-16s %4s %-8s %-16s %10s %7s %5s %8s %9s %7s\n", "workload",
+  std::printf("%-16s %4s %-10s %-16s %10s %7s %5s %8s %9s %7s\n", "workload",
               "N", "policy", "plan", "arena MiB", "of none", "cuts", "re GFLOP",
               "median ms", "extra");
   json rows = json::array();

@@ -186,6 +186,14 @@ void Function::erase(Node *n) {
   body_.erase(n->self_);
 }
 
+void Function::move_before(Node *n, Node *before) {
+  KILN_CHECK(n->parent_ == this && (!before || before->parent_ == this))
+      << "move_before: the nodes belong to another function";
+  if (n == before)
+    return;
+  body_.splice(before ? before->self_ : body_.end(), body_, n->self_);
+}
+
 std::vector<Node *> Function::clone_nodes(const std::vector<Node *> &nodes,
                                           ValueMap &map) {
   std::vector<Node *> copies;

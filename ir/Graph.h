@@ -190,6 +190,9 @@ public:
   void replace_all_uses(Value *from, Value *to);
   /// Removes \p n, whose results must have no uses.
   void erase(Node *n);
+  /// Moves \p n before \p before (nullptr: to the end). The caller keeps
+  /// the body in SSA order (every operand defined before its use).
+  void move_before(Node *n, Node *before);
   /// Copies \p nodes (of this or another function, in order) to the
   /// insertion point. Operands found in \p map are replaced; results are
   /// added to \p map. Returns the copies.

@@ -149,6 +149,7 @@ RematReport rematerialize(Function &f, const RematPolicy &policy,
     if (best.estimate < 0 || s.estimate < best.estimate)
       best = s;
   Applied ap = apply_keep_set(f, a, segment_keep(a, best.splits, true));
+  r.updates_moved = schedule_updates_early(f);
   r.applied = true;
   r.plan = "sqrt_n";
   r.saved = int(std::count(a.saved.begin(), a.saved.end(), true));
@@ -251,7 +252,8 @@ bool remat(Module &m, PassContext &ctx) {
                     std::to_string(r.kept) + " of " + std::to_string(r.saved) +
                     " saved values kept, " +
                     std::to_string(r.recomputed_nodes) + " nodes recomputed (" +
-                    std::to_string(int64_t(r.recompute_flops)) + " flop)";
+                    std::to_string(int64_t(r.recompute_flops)) + " flop), " +
+                    std::to_string(r.updates_moved) + " update nodes moved";
     if (policy.mode == RematPolicy::Mode::Budget)
       s += ", arena " + std::to_string(r.arena_bytes) + " bytes (" +
            std::to_string(r.arena_bytes_none) + " without remat, " +

@@ -52,6 +52,8 @@ struct RematReport {
   /// Nodes cloned into the backward part, and their work (multiply-add = 2).
   int recomputed_nodes = 0;
   double recompute_flops = 0;
+  /// Optimizer-update nodes moved up to just after their gradients.
+  int updates_moved = 0;
   /// Budget mode: the planned arena of the chosen plan and of no remat.
   int64_t arena_bytes = 0, arena_bytes_none = 0;
   /// Budget mode: candidate plans scored by the memory planner.

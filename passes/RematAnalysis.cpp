@@ -203,30 +203,30 @@ void keep_root(const Analysis &a, const Value *v, KeepSet &keep) {
 
 } // namespace
 
-void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep) {
-  std::vector<const Value *> work;
-  std::vector<bool> seen(a.values.size(), false);
-  for (size_t i = 0; i < a.values.size(); ++i) {
-    if (a.pinned[i])
-      keep[i] = true;
-    if (a.saved[i] && a.def_pos[i] >= from)
-      work.push_back(a.values[i]);
-  }
-  while (!work.empty()) {
-    const Value *v = work.back();
-    work.pop_back();
-    if (v->is_param())
+void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep, int window) {
+  for (size_t i = 0; i < a.values.size(); ++i)
+    keep[i] = keep[i] || a.pinned[i];
+  for (size_t s = a.values.size(); s-- > 0;) {
+    if (!a.saved[s] || a.def_pos[s] < from || keep[s])
       continue;
-    int i = a.id.at(v);
-    if (seen[i] || keep[i])
-      continue;
-    seen[i] = true;
-    if (cost_of(v->def()->op()) >= Cost::Medium) {
-      keep[i] = true;
-      continue;
+    int origin = a.def_pos[s];
+    std::vector<const Value *> work = {a.values[s]};
+    std::unordered_set<const Value *> seen;
+    while (!work.empty()) {
+      const Value *v = work.back();
+      work.pop_back();
+      if (v->is_param() || !seen.insert(v).second)
+        continue;
+      int i = a.id.at(v);
+      Cost c = cost_of(v->def()->op());
+      bool far = c == Cost::Cheap && origin - a.def_pos[i] > window;
+      if (keep[i] || c >= Cost::Medium || far) {
+        keep[i] = keep[i] || c != Cost::Free;
+        continue;
+      }
+      for (const Value *o : v->def()->operands())
+        work.push_back(o);
     }
-    for (const Value *o : v->def()->operands())
-      work.push_back(o);
   }
 }
 
@@ -290,7 +290,7 @@ KeepSet segment_keep(const Analysis &a, const std::vector<int> &splits,
         keep_root(a, a.values[i], keep);
   int tail = splits.empty() ? 0 : splits.back() + 1;
   if (cheap_tail) {
-    keep_cheap_policy(a, tail, keep);
+    keep_cheap_policy(a, tail, keep, kCheapWindow);
     return keep;
   }
   for (size_t i = 0; i < a.values.size(); ++i)

@@ -25,6 +25,8 @@ struct Candidate {
   int boundaries = 0;
   int64_t arena = -1;
   double flops = 0;
+  /// The function as it is: no keep set applied, no update moved.
+  bool untouched = false;
 };
 
 std::vector<Candidate> candidates(const Analysis &a) {
@@ -34,14 +36,33 @@ std::vector<Candidate> candidates(const Analysis &a) {
     if (seen.insert(keep).second)
       out.push_back({std::move(name), std::move(keep), boundaries});
   };
+  out.push_back({"none", {}, 0, -1, 0, /*untouched=*/true});
   add("keep-all", keep_all(a), 0);
-  KeepSet cheap(a.values.size(), false);
-  keep_cheap_policy(a, 0, cheap);
-  add("cheap", cheap, 0);
-  for (const Segmenting &s : segmentings(a)) {
+  for (int window : {kCheapWindow, 4, 64, 1 << 30}) {
+    KeepSet cheap(a.values.size(), false);
+    keep_cheap_policy(a, 0, cheap, window);
+    add(window == kCheapWindow ? "cheap" : "cheap/" + std::to_string(window),
+        cheap, 0);
+  }
+  std::vector<Segmenting> segs = segmentings(a);
+  for (const Segmenting &s : segs) {
     int k = int(s.splits.size());
     std::string name = "segments/" + std::to_string(k + 1);
     add(name, segment_keep(a, s.splits, /*cheap_tail=*/true), k);
+  }
+  // Partial plans: only the first j segments of the best few segmentings
+  // are recomputed, the rest keeps its contractions (the cheap policy). They
+  // fill the range between "cheap" and full segmentings.
+  std::stable_sort(segs.begin(), segs.end(),
+                   [](const Segmenting &x, const Segmenting &y) {
+                     return x.estimate < y.estimate;
+                   });
+  for (size_t i = 0; i < std::min<size_t>(segs.size(), 3); ++i) {
+    const std::vector<int> &sp = segs[i].splits;
+    for (size_t j = 1; j < sp.size(); ++j)
+      add("segments/" + std::to_string(sp.size() + 1) +
+              "[:" + std::to_string(j) + "]",
+          segment_keep(a, {sp.begin(), sp.begin() + long(j)}, true), int(j));
   }
   return out;
 }
@@ -49,8 +70,11 @@ std::vector<Candidate> candidates(const Analysis &a) {
 /// Applies \p c to a copy of \p f: its recompute FLOPs, and the copy.
 std::unique_ptr<Function> applied_copy(const Function &f, Candidate &c) {
   std::unique_ptr<Function> copy = f.clone();
+  if (c.untouched)
+    return copy;
   Analysis a = analyze(*copy);
   c.flops = apply_keep_set(*copy, a, c.keep).flops;
+  schedule_updates_early(*copy);
   return copy;
 }
 
@@ -96,7 +120,11 @@ RematReport remat_budget(Function &f, const Analysis &a, int64_t budget,
                 std::to_string(smallest->arena) + " bytes (plan " +
                 smallest->name + "); raise the budget to at least that");
   RematReport r;
-  Applied ap = apply_keep_set(f, a, best->keep);
+  Applied ap;
+  if (!best->untouched) {
+    ap = apply_keep_set(f, a, best->keep);
+    r.updates_moved = schedule_updates_early(f);
+  }
   r.applied = true;
   r.plan = best->name;
   r.saved = int(std::count(a.saved.begin(), a.saved.end(), true));

@@ -63,8 +63,14 @@ KeepSet keep_all(const Analysis &a);
 /// from needs kept under the cheap policy: a saved Medium or Expensive value
 /// is kept; a Cheap or Free one is recomputed from its operands, walking
 /// back through Cheap and Free ops to the first kept, Medium or Expensive
-/// values, which are kept.
-void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep);
+/// values, which are kept. A Cheap value more than \p window forward
+/// positions before the saved value the walk started from is kept too: its
+/// clone would be built long before its own backward uses and stay live
+/// until them (a residual stream would be recomputed whole, block by block,
+/// at the start of the backward part).
+void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep, int window);
+/// The window of sqrt_n's tail (budget mode also tries others).
+constexpr int kCheapWindow = 16;
 
 /// A segmenting of the forward order: a split after each position in
 /// `splits` (increasing); `estimate` is the modelled peak (checkpoint
@@ -92,6 +98,12 @@ struct Applied {
 /// is a forward value not kept becomes a clone, built just before that
 /// node and shared by later backward uses.
 Applied apply_keep_set(Function &f, const Analysis &a, const KeepSet &keep);
+
+/// Moves the nodes that only feed `{updates}` results to just after their
+/// operands (the one writing a parameter's new value after the parameter's
+/// last other reader), so gradients die early. Returns the number of nodes
+/// moved before the end. (passes/RematSchedule.cpp)
+int schedule_updates_early(Function &f);
 
 /// Budget mode (passes/RematBudget.cpp).
 RematReport remat_budget(Function &f, const Analysis &a, int64_t budget,
