@@ -6,7 +6,8 @@
 /// planned arena (plan_memory's arena_bytes: every activation, gradient and
 /// scratch byte; parameters and optimizer state are outside it), the plan
 /// remat chose and its recompute FLOPs, and with --time the step time
-/// (median of 5 runs after a warm-up, min and max). Writes JSON; with
+/// (median of 5 runs after a warm-up, min and max; the policies' runs
+/// interleaved). Writes JSON; with
 /// $KILN_REMAT_MEMORY_REPORT=DIR also each plan's memory_report.
 ///   usage: kiln_bench_remat [--workloads a,b] [--depths 16,64,256]
 ///                           [--policies none,sqrt_n,half,third,budget=B]
@@ -120,26 +121,37 @@ std::vector<HostTensor> inputs_of(const Function &f, const Graph &g,
   return inputs;
 }
 
-void time_step(const models::Model &m, const RematPolicy &policy, int runs,
-               Row &row) {
+/// Compiles \p m once per policy in \p rows (those planned without
+/// error), then times them interleaved, round-robin, so that a busy machine
+/// slows them alike: median, min and max of \p runs each.
+void time_steps(const models::Model &m,
+                const std::vector<std::pair<RematPolicy, Row *>> &rows,
+                int runs) {
   const Function &f = m.graph->function();
-  CompileOptions o;
-  o.remat = policy;
-  std::unique_ptr<Executable> exe = compile(f, o);
-  std::vector<HostTensor> in = inputs_of(f, *m.graph, *exe);
-  exe->run(in);
-  std::vector<double> ts;
-  for (int r = 0; r < runs; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    exe->run(in);
-    ts.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count());
+  std::vector<std::unique_ptr<Executable>> exes;
+  std::vector<std::vector<HostTensor>> ins;
+  for (const auto &[policy, row] : rows) {
+    CompileOptions o;
+    o.remat = policy;
+    exes.push_back(compile(f, o));
+    ins.push_back(inputs_of(f, *m.graph, *exes.back()));
+    exes.back()->run(ins.back()); // warm-up
   }
-  std::sort(ts.begin(), ts.end());
-  row.median_s = ts[ts.size() / 2];
-  row.min_s = ts.front();
-  row.max_s = ts.back();
+  std::vector<std::vector<double>> ts(rows.size());
+  for (int r = 0; r < runs; ++r)
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      exes[i]->run(ins[i]);
+      ts[i].push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count());
+    }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::sort(ts[i].begin(), ts[i].end());
+    rows[i].second->median_s = ts[i][ts[i].size() / 2];
+    rows[i].second->min_s = ts[i].front();
+    rows[i].second->max_s = ts[i].back();
+  }
 }
 
 json to_json(const Row &r) {
@@ -228,33 +240,36 @@ RematPolicy policy_of(const std::string &spec, int64_t none_arena,
   return p;
 }
 
-/// Each policy of opt.policies on one workload; none and sqrt_n run first
+/// Each policy of opt.policies on one workload; none and sqrt_n go first
 /// (the relative budgets need their arenas).
 void bench_workload(const Options &opt, const std::string &name, int64_t depth,
                     json &rows) {
   models::Model m = build(name, depth, opt.reduced);
   int64_t none_arena = 0, sqrt_arena = 0;
-  double none_s = 0;
-  for (const std::string &spec : opt.policies) {
-    Row row;
+  std::vector<Row> done(opt.policies.size());
+  std::vector<std::pair<RematPolicy, Row *>> timed;
+  for (size_t i = 0; i < opt.policies.size(); ++i) {
+    Row &row = done[i];
     row.workload = name;
     row.depth = name == "deep_mlp_memory" ? depth : 0;
-    row.policy = spec;
+    row.policy = opt.policies[i];
     try {
-      RematPolicy p = policy_of(spec, none_arena, sqrt_arena);
+      RematPolicy p = policy_of(row.policy, none_arena, sqrt_arena);
       row.budget = p.budget_bytes;
       plan(m.graph->function(), p, row);
-      if (opt.time)
-        time_step(m, p, opt.runs, row);
+      timed.push_back({p, &row});
     } catch (const std::exception &e) {
       row.error = e.what();
     }
-    if (row.policy == "none") {
+    if (row.policy == "none")
       none_arena = row.arena;
-      none_s = row.median_s;
-    }
     if (row.policy == "sqrt_n")
       sqrt_arena = row.arena;
+  }
+  if (opt.time)
+    time_steps(m, timed, opt.runs);
+  double none_s = done.front().policy == "none" ? done.front().median_s : 0;
+  for (const Row &row : done) {
     print(row, none_arena, none_s);
     rows.push_back(to_json(row));
   }

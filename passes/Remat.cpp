@@ -54,8 +54,9 @@ namespace {
 
 class Cloner {
 public:
-  Cloner(Function &f, const Analysis &a, const KeepSet &keep)
-      : f_(f), a_(a), keep_(keep) {
+  Cloner(Function &f, const Analysis &a, const KeepSet &keep,
+         const std::vector<int> &group)
+      : f_(f), a_(a), keep_(keep), group_(group) {
     for (const auto &p : f.params())
       names_.insert(p->name());
     for (const auto &n : f.body())
@@ -70,16 +71,28 @@ public:
       return v;
     if (Node *d = v->def(); d->op() == OpKind::Constant)
       return v;
+    int g = group_.empty() ? -1 : group_[size_t(it->second)];
+    if (g >= 0 && g != current_) { // a new piece: drop the last one's clones
+      for (const Value *old : piece_)
+        map_.erase(old);
+      piece_.clear();
+      current_ = g;
+    }
     auto c = map_.find(v);
     if (c != map_.end())
       return c->second;
     Node *d = v->def();
+    ValueMap operands; // a nested get may drop map_ entries: map explicitly
     for (Value *o : d->operands())
-      get(o, before);
+      operands[o] = get(o, before);
     f_.set_insert_point(before);
-    Node *copy = f_.clone_nodes({d}, map_).front();
-    for (size_t i = 0; i < copy->num_results(); ++i)
+    Node *copy = f_.clone_nodes({d}, operands).front();
+    for (size_t i = 0; i < copy->num_results(); ++i) {
       name(copy->result(i), d->result(i)->name());
+      map_[d->result(i)] = copy->result(i);
+      if (g >= 0)
+        piece_.push_back(d->result(i));
+    }
     ++done.recomputed_nodes;
     done.flops += node_flops(*d);
     return map_.at(v);
@@ -101,14 +114,19 @@ private:
   Function &f_;
   const Analysis &a_;
   const KeepSet &keep_;
+  const std::vector<int> &group_;
   ValueMap map_;
+  /// The group whose clones map_ holds, and those clones' originals.
+  int current_ = -1;
+  std::vector<const Value *> piece_;
   std::unordered_set<std::string> names_;
 };
 
 } // namespace
 
-Applied apply_keep_set(Function &f, const Analysis &a, const KeepSet &keep) {
-  Cloner c(f, a, keep);
+Applied apply_keep_set(Function &f, const Analysis &a, const KeepSet &keep,
+                       const std::vector<int> &group) {
+  Cloner c(f, a, keep, group);
   Node *saved_ip = f.insert_point();
   const Node *loss = f.result(0)->def();
   bool after_loss = false;

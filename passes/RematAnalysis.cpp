@@ -230,43 +230,62 @@ void keep_cheap_policy(const Analysis &a, int from, KeepSet &keep, int window) {
   }
 }
 
+namespace {
+
+std::vector<int64_t> weight_prefix(const Analysis &a) {
+  std::vector<int64_t> prefix(a.forward.size() + 1, 0);
+  for (size_t p = 0; p < a.forward.size(); ++p)
+    prefix[p + 1] = prefix[p] + a.weight[p];
+  return prefix;
+}
+
+/// Splits of positions [lo, hi) into pieces weighing at most \p limit each,
+/// with the least total checkpoint bytes (a dynamic program; no split
+/// after hi - 1). Returns false when no such splitting exists.
+bool split_range(const Analysis &a, const std::vector<int64_t> &prefix, int lo,
+                 int hi, int64_t limit, std::vector<int> &splits,
+                 int64_t &cost) {
+  const int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
+  int n = hi - lo;
+  // dp[j]: least checkpoint bytes with a split after position lo + j - 1.
+  std::vector<int64_t> dp(size_t(n) + 1, kInf);
+  std::vector<int> from(size_t(n) + 1, -1);
+  dp[0] = 0;
+  for (int j = 0; j + 1 < n; ++j)
+    for (int i = j; i >= 0 && prefix[lo + j + 1] - prefix[lo + i] <= limit; --i)
+      if (dp[i] < kInf && dp[i] + a.cut_bytes[lo + j] < dp[j + 1]) {
+        dp[j + 1] = dp[i] + a.cut_bytes[lo + j];
+        from[j + 1] = i;
+      }
+  cost = kInf;
+  int best_i = -1;
+  for (int i = n; i >= 0 && prefix[hi] - prefix[lo + i] <= limit; --i)
+    if (dp[i] < cost) {
+      cost = dp[i];
+      best_i = i;
+    }
+  splits.clear();
+  if (best_i < 0)
+    return false;
+  for (int i = best_i; i > 0; i = from[i])
+    splits.insert(splits.begin(), lo + i - 1);
+  return true;
+}
+
+} // namespace
+
 std::vector<Segmenting> segmentings(const Analysis &a) {
   int n = int(a.forward.size());
-  std::vector<int64_t> prefix(n + 1, 0);
-  for (int p = 0; p < n; ++p)
-    prefix[p + 1] = prefix[p] + a.weight[p];
-  int64_t total = prefix[n];
+  std::vector<int64_t> prefix = weight_prefix(a);
   std::vector<Segmenting> out;
-  if (n < 2 || total == 0)
+  if (n < 2 || prefix[n] == 0)
     return out;
-  const int64_t kInf = std::numeric_limits<int64_t>::max() / 4;
   int max_k = std::min(n, 4 * int(std::ceil(std::sqrt(double(n)))) + 4);
   for (int k = 1; k <= max_k; ++k) {
-    int64_t limit = (total + k - 1) / k;
-    // dp[j]: least checkpoint bytes of splits ending with one after j, all
-    // segments so far weighing at most limit; dp over j = -1 .. n-1.
-    std::vector<int64_t> dp(n + 1, kInf);
-    std::vector<int> from(n + 1, -1);
-    dp[0] = 0; // index j + 1: the split "before position 0"
-    for (int j = 0; j + 1 < n; ++j) // no split after the loss
-      for (int i = j; i >= 0 && prefix[j + 1] - prefix[i] <= limit; --i)
-        if (dp[i] < kInf && dp[i] + a.cut_bytes[j] < dp[j + 1]) {
-          dp[j + 1] = dp[i] + a.cut_bytes[j];
-          from[j + 1] = i;
-        }
-    // The last segment ends at the loss without a split.
-    int64_t best = kInf;
-    int best_i = -1;
-    for (int i = n; i >= 0 && prefix[n] - prefix[i] <= limit; --i)
-      if (dp[i] < best) {
-        best = dp[i];
-        best_i = i;
-      }
-    if (best_i < 0)
-      continue;
     Segmenting s;
-    for (int i = best_i; i > 0; i = from[i])
-      s.splits.insert(s.splits.begin(), i - 1);
+    int64_t cost = 0;
+    if (!split_range(a, prefix, 0, n, (prefix[n] + k - 1) / k, s.splits, cost))
+      continue;
     int64_t largest = 0;
     int start = 0;
     for (size_t j = 0; j <= s.splits.size(); ++j) {
@@ -274,11 +293,43 @@ std::vector<Segmenting> segmentings(const Analysis &a) {
       largest = std::max(largest, prefix[end] - prefix[start]);
       start = end;
     }
-    s.estimate = best + largest;
+    s.estimate = cost + largest;
     if (out.empty() || out.back().splits != s.splits)
       out.push_back(std::move(s));
   }
   return out;
+}
+
+std::vector<int> nested_groups(const Analysis &a,
+                               const std::vector<int> &splits, int pieces) {
+  std::vector<int> group(a.values.size(), -1);
+  std::vector<int64_t> prefix = weight_prefix(a);
+  int lo = 0, next_group = 0;
+  for (int s : splits) {
+    int hi = s + 1;
+    std::vector<int> sub;
+    int64_t cost = 0;
+    int64_t limit = (prefix[hi] - prefix[lo] + pieces - 1) / pieces;
+    if (hi - lo > 2 && split_range(a, prefix, lo, hi, limit, sub, cost)) {
+      sub.push_back(s); // the piece before the segment's own checkpoint
+      size_t piece = 0; // values are in position order
+      for (size_t i = 0; i < a.values.size(); ++i) {
+        int d = a.def_pos[i];
+        if (d < lo || d >= hi)
+          continue;
+        while (sub[piece] < d)
+          ++piece;
+        bool crosses = false;
+        for (int t : sub)
+          crosses = crosses || (d <= t && a.last_use[i] > t && t != s);
+        if (!crosses)
+          group[i] = next_group + int(piece);
+      }
+      next_group += int(sub.size());
+    }
+    lo = hi;
+  }
+  return group;
 }
 
 KeepSet segment_keep(const Analysis &a, const std::vector<int> &splits,

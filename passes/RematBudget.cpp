@@ -22,6 +22,8 @@ namespace {
 struct Candidate {
   std::string name;
   KeepSet keep;
+  /// Two-level plans: each value's piece (nested_groups); empty: none.
+  std::vector<int> group;
   int boundaries = 0;
   int64_t arena = -1;
   double flops = 0;
@@ -31,12 +33,14 @@ struct Candidate {
 
 std::vector<Candidate> candidates(const Analysis &a) {
   std::vector<Candidate> out;
-  std::set<KeepSet> seen;
-  auto add = [&](std::string name, KeepSet keep, int boundaries) {
-    if (seen.insert(keep).second)
-      out.push_back({std::move(name), std::move(keep), boundaries});
+  std::set<std::pair<KeepSet, std::vector<int>>> seen;
+  auto add = [&](std::string name, KeepSet keep, int boundaries,
+                 std::vector<int> group = {}) {
+    if (seen.insert({keep, group}).second)
+      out.push_back(
+          {std::move(name), std::move(keep), std::move(group), boundaries});
   };
-  out.push_back({"none", {}, 0, -1, 0, /*untouched=*/true});
+  out.push_back({"none", {}, {}, 0, -1, 0, /*untouched=*/true});
   add("keep-all", keep_all(a), 0);
   for (int window : {kCheapWindow, 4, 64, 1 << 30}) {
     KeepSet cheap(a.values.size(), false);
@@ -49,6 +53,17 @@ std::vector<Candidate> candidates(const Analysis &a) {
     int k = int(s.splits.size());
     std::string name = "segments/" + std::to_string(k + 1);
     add(name, segment_keep(a, s.splits, /*cheap_tail=*/true), k);
+  }
+  // Two-level plans for the smallest arenas (about two extra forward
+  // passes): every segment of the few-segment splittings, cut in pieces.
+  for (const Segmenting &s : segs) {
+    int k = int(s.splits.size());
+    if (k < 2 || k * k * k > 8 * int(a.forward.size()))
+      continue;
+    for (int pieces : {2, 4, 8})
+      add("segments/" + std::to_string(k + 1) + "x" + std::to_string(pieces),
+          segment_keep(a, s.splits, true), k,
+          nested_groups(a, s.splits, pieces));
   }
   // Partial plans: only the first j segments of the best few segmentings
   // are recomputed, the rest keeps its contractions (the cheap policy). They
@@ -73,7 +88,7 @@ std::unique_ptr<Function> applied_copy(const Function &f, Candidate &c) {
   if (c.untouched)
     return copy;
   Analysis a = analyze(*copy);
-  c.flops = apply_keep_set(*copy, a, c.keep).flops;
+  c.flops = apply_keep_set(*copy, a, c.keep, c.group).flops;
   schedule_updates_early(*copy);
   return copy;
 }
@@ -122,7 +137,7 @@ RematReport remat_budget(Function &f, const Analysis &a, int64_t budget,
   RematReport r;
   Applied ap;
   if (!best->untouched) {
-    ap = apply_keep_set(f, a, best->keep);
+    ap = apply_keep_set(f, a, best->keep, best->group);
     r.updates_moved = schedule_updates_early(f);
   }
   r.applied = true;

@@ -89,6 +89,15 @@ std::vector<Segmenting> segmentings(const Analysis &a);
 KeepSet segment_keep(const Analysis &a, const std::vector<int> &splits,
                      bool cheap_tail);
 
+/// Two-level plans: within each segment before the last split (recomputed
+/// in the backward part), splits into about \p pieces pieces of equal
+/// weight. Values crossing a piece's end are recomputed once and shared
+/// (group -1); every other value of a piece gets the piece's group: its
+/// clones are dropped, and recomputed again, once the backward part needs
+/// a value of another piece. Returns the group of every forward value.
+std::vector<int> nested_groups(const Analysis &a,
+                               const std::vector<int> &splits, int pieces);
+
 struct Applied {
   int recomputed_nodes = 0;
   double flops = 0;
@@ -96,8 +105,10 @@ struct Applied {
 };
 /// Rewrites \p f (analysed as \p a): every operand of a backward node that
 /// is a forward value not kept becomes a clone, built just before that
-/// node and shared by later backward uses.
-Applied apply_keep_set(Function &f, const Analysis &a, const KeepSet &keep);
+/// node and shared by later backward uses (for values with a \p group
+/// >= 0, only until a value of another group is needed).
+Applied apply_keep_set(Function &f, const Analysis &a, const KeepSet &keep,
+                       const std::vector<int> &group = {});
 
 /// Moves the nodes that only feed `{updates}` results to just after their
 /// operands (the one writing a parameter's new value after the parameter's

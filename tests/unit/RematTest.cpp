@@ -10,9 +10,11 @@
 #include "ir/Error.h"
 #include "ir/Interpreter.h"
 #include "passes/PassManager.h"
+#include "passes/RematImpl.h"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -124,6 +126,32 @@ TEST_CASE("remat: sqrt_n and budget plans leave every result bit-identical "
         check_same(got[i], want[i], name + " result " + std::to_string(i), 0);
     }
   }
+}
+
+TEST_CASE("remat: two-level plans recompute pieces twice and change no "
+          "result",
+          "[remat]") {
+  using namespace remat_detail;
+  models::Model m = training_step("deep_mlp_memory", 16, 8);
+  const Function &f = m.graph->function();
+  std::vector<HostTensor> args = step_args(m);
+  std::vector<HostTensor> want = interpret(f, args);
+  std::unique_ptr<Function> one = f.clone(), two = f.clone();
+  Analysis a1 = analyze(*one), a2 = analyze(*two);
+  // One split half-way: the first half is recomputed, in 4 pieces.
+  Segmenting s;
+  s.splits = {int(a1.forward.size()) / 2};
+  KeepSet keep = segment_keep(a1, s.splits, true);
+  Applied single = apply_keep_set(*one, a1, keep);
+  Applied nested =
+      apply_keep_set(*two, a2, keep, nested_groups(a2, s.splits, 4));
+  // Pieces are recomputed once for their checkpoints, again for their
+  // gradients.
+  CHECK(nested.recomputed_nodes > single.recomputed_nodes);
+  std::vector<HostTensor> got = interpret(*two, args);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    check_same(got[i], want[i], "result " + std::to_string(i), 0);
 }
 
 TEST_CASE("remat: compiled steps with and without sqrt_n agree", "[remat]") {
