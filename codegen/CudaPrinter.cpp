@@ -5,6 +5,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CudaPrinter.h"
 
+#include "codegen/Instrument.h"
+
 #include "codegen/CExpr.h"
 #include "codegen/CPrinter.h"
 #include "codegen/CudaGemm.h"
@@ -432,9 +434,7 @@ private:
       name = next_name();
       emitted_[body] = name;
       body.replace(body.find(kPlaceholder), std::strlen(kPlaceholder), name);
-      out_ << "/* " << kernel_->name << ": " << kernel_->ops << " — "
-           << pending_.what << " */\n"
-           << body;
+      out_ << kernel_comment(*kernel_, pending_.what) << body;
     }
     pending_.kernel = name;
     pending_.what = kernel_->name + ": " + pending_.what;

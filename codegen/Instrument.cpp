@@ -100,7 +100,7 @@ std::string instrument_after(const loop::Program &p, size_t k,
   return s;
 }
 
-std::string kernel_comment(const loop::Kernel &k) {
+std::string kernel_comment(const loop::Kernel &k, const std::string &what) {
   // A file name could hold "*/"; it would end the comment.
   auto safe = [](std::string s) {
     for (size_t i = s.find("*/"); i != std::string::npos; i = s.find("*/"))
@@ -108,7 +108,8 @@ std::string kernel_comment(const loop::Kernel &k) {
     return s;
   };
   std::ostringstream os;
-  os << "/* " << k.name << ": " << k.ops << "\n";
+  os << "/* " << k.name << ": " << k.ops
+     << (what.empty() ? "" : " \xe2\x80\x94 " + safe(what)) << "\n";
   for (const loop::SourceOp &s : k.sources) {
     std::string value = s.value.empty() ? "(unnamed)" : "%" + s.value;
     os << " *   " << s.op

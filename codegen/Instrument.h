@@ -23,7 +23,9 @@ std::string instrument_after(const loop::Program &p, size_t k,
                              const std::string &entry, const EmitOptions &opts);
 
 /// A one-comment-per-kernel header: the IR ops it fuses and their .kir
-/// locations (`/* k3: matmul+add\n *   matmul %h  m.kir:5:8 ... */`).
-std::string kernel_comment(const loop::Kernel &k);
+/// locations (`/* k3: matmul+add\n *   matmul %h  m.kir:5:8 ... */`);
+/// \p what, when given, follows the ops on the first line (CUDA: which
+/// launch of the kernel this is).
+std::string kernel_comment(const loop::Kernel &k, const std::string &what = "");
 
 } // namespace kiln::codegen

@@ -5,6 +5,7 @@
 #include "codegen/CPrinter.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
+#include "passes/Dot.h"
 #include "passes/Lower.h"
 #include "passes/PassManager.h"
 #include "passes/PlanMemory.h"
@@ -34,10 +35,15 @@ options:
   --stop-after=PASS         stop the pipeline after PASS
   --time-passes             print a table of pass times (to stderr)
   --stats                   print each pass's statistics (to stderr)
-  --emit=kir|loop|c         what to print after the passes: the module
+  --emit=kir|loop|c|dot     what to print after the passes: the module
                             (default), the Loop IR of every function after
-                            lowering (fusion), or the generated C
-  --no-fuse                 with --emit=loop|c: one kernel per node
+                            lowering (fusion), the generated C, or --dot
+  --no-fuse                 with --emit=loop|c|dot: one kernel per node
+  --dot                     print each function as a Graphviz graph (same as
+                            --emit=dot): nodes with types and .kir
+                            locations, fused kernels as clusters, edges
+                            labelled with shapes and bytes (bold: in memory
+                            between kernels; dashed: fused)
   --print-memory-plan       lower every function and print its arena plan:
                             each buffer (name, producing ops, bytes, live
                             kernels, offset), then a totals line
@@ -102,10 +108,13 @@ int parse_args(int argc, char **argv, Options &o) {
       o.output = v;
     } else if (starts_with(a, "--emit=", &rest)) {
       o.emit = rest;
-      if (o.emit != "kir" && o.emit != "loop" && o.emit != "c") {
-        std::cerr << "kiln-opt: error: --emit takes kir, loop or c\n";
+      if (o.emit != "kir" && o.emit != "loop" && o.emit != "c" &&
+          o.emit != "dot") {
+        std::cerr << "kiln-opt: error: --emit takes kir, loop, c or dot\n";
         return 2;
       }
+    } else if (!std::strcmp(a, "--dot")) {
+      o.emit = "dot";
     } else if (!std::strcmp(a, "--print-memory-plan")) {
       o.print_memory = true;
     } else if (!std::strcmp(a, "--no-fuse")) {
@@ -168,7 +177,9 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   lo.fuse = o.fuse;
   for (const auto &f : m->functions()) {
     loop::Program p = lower(*f, lo);
-    if (o.emit != "kir")
+    if (o.emit == "dot")
+      out << to_dot(*f, p);
+    else if (o.emit != "kir")
       out << (o.emit == "loop" ? loop::to_string(p)
                                : codegen::emit_c(p, "kiln_" + f->name()));
     if (o.print_memory)

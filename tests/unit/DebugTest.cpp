@@ -7,6 +7,7 @@
 #include "TestUtil.h"
 
 #include "codegen/CPrinter.h"
+#include "codegen/CudaPrinter.h"
 #include "frontend/Compile.h"
 #include "frontend/Graph.h"
 #include "frontend/Init.h"
@@ -273,4 +274,13 @@ TEST_CASE("generated C: each kernel names its ops and .kir lines",
                " *   add         %hb  net.kir:3:9\n") != std::string::npos);
   for (const loop::Kernel &k : p.kernels)
     CHECK(c.find("/* " + k.name + ": " + k.ops + "\n") != std::string::npos);
+}
+
+TEST_CASE("generated CUDA: each kernel names its ops and .kir lines",
+          "[debug][emit]") {
+  auto m = parse_text(kModel, "net.kir");
+  loop::Program p = lower(*m->functions()[0]);
+  std::string cu = codegen::emit_cuda(p, "net").source;
+  CHECK(cu.find("/* k0: matmul+add+tanh \xe2\x80\x94 ") != std::string::npos);
+  CHECK(cu.find(" *   add         %hb  net.kir:3:9\n") != std::string::npos);
 }
