@@ -60,10 +60,10 @@ Tensor merge_heads(Tensor x, SL loc) {
   return reshape(t, {t.dim(0), t.dim(1), t.dim(2) * t.dim(3)}, loc);
 }
 
-} // namespace
-
-Tensor scaled_dot_product_attention(Tensor q, Tensor k, Tensor v, bool causal,
-                                    Tensor mask, SL loc) {
+/// scaled_dot_product_attention, naming the scores and probabilities
+/// NAME.scores and NAME.probs when \p name is not empty.
+Tensor attention(Tensor q, Tensor k, Tensor v, bool causal, Tensor mask,
+                 const std::string &name, SL loc) {
   Graph &g = graph_of({q, k, v}, "scaled_dot_product_attention", loc);
   check_sdpa(q, k, v, loc);
   double scale = 1.0 / std::sqrt(double(q.dim(-1)));
@@ -83,7 +83,19 @@ Tensor scaled_dot_product_attention(Tensor q, Tensor k, Tensor v, bool causal,
     double inf = std::numeric_limits<double>::infinity();
     s = select(keep, s, scalar_like(s, -inf, loc), loc);
   }
-  return matmul(softmax(s, -1, loc), v, loc);
+  if (!name.empty())
+    s.named(name + ".scores");
+  Tensor p = softmax(s, -1, loc);
+  if (!name.empty())
+    p.named(name + ".probs");
+  return matmul(p, v, loc);
+}
+
+} // namespace
+
+Tensor scaled_dot_product_attention(Tensor q, Tensor k, Tensor v, bool causal,
+                                    Tensor mask, SL loc) {
+  return attention(q, k, v, causal, mask, "", loc);
 }
 
 Tensor multi_head_attention(Tensor query, Tensor key, Tensor value,
@@ -103,9 +115,9 @@ Tensor multi_head_attention(Tensor query, Tensor key, Tensor value,
     throw Error(loc.prefix() + "multi_head_attention: the embedding size " +
                 std::to_string(q.dim(-1)) +
                 " is not divisible by heads = " + std::to_string(heads));
-  Tensor o = scaled_dot_product_attention(
-      split_heads(q, heads, loc), split_heads(k, heads, loc),
-      split_heads(v, heads, loc), causal, Tensor(), loc);
+  Tensor o =
+      attention(split_heads(q, heads, loc), split_heads(k, heads, loc),
+                split_heads(v, heads, loc), causal, Tensor(), w.name, loc);
   return project(merge_heads(o, loc), w.wo, w.bo, "wo", loc);
 }
 

@@ -71,6 +71,10 @@ Tensor scaled_dot_product_attention(Tensor q, Tensor k, Tensor v,
 /// is [out, in] and applied as x @ w^T + b (biases may be null).
 struct AttentionWeights {
   Tensor wq, bq, wk, bk, wv, bv, wo, bo;
+  /// When set ("blocks.0.attn"), the scores and the softmax get the value
+  /// names NAME.scores and NAME.probs, which probes can ask for
+  /// (CompileOptions::probes, docs/debugging.md).
+  std::string name;
 };
 /// Multi-head attention of \p query [B, Lq, E] over \p key/\p value
 /// [B, Lk, E] with \p heads heads (E divisible by heads) -> [B, Lq, E].

@@ -101,7 +101,7 @@ Tensor MultiheadAttention::operator()(Tensor query, Tensor key, Tensor value,
                                       bool causal) {
   AttentionWeights w{q_proj.weight,   q_proj.bias,   k_proj.weight,
                      k_proj.bias,     v_proj.weight, v_proj.bias,
-                     out_proj.weight, out_proj.bias};
+                     out_proj.weight, out_proj.bias, path()};
   return multi_head_attention(query, key, value, w, num_heads, causal);
 }
 

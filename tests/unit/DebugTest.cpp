@@ -12,6 +12,7 @@
 #include "frontend/Graph.h"
 #include "frontend/Init.h"
 #include "frontend/Ops.h"
+#include "frontend/nn/Sequence.h"
 #include "ir/Parser.h"
 #include "passes/Probes.h"
 #include "runtime/Profile.h"
@@ -137,6 +138,27 @@ TEST_CASE("probes: a C++ API name", "[debug][probe]") {
   REQUIRE(r.size() == 2);
   for (int64_t i = 0; i < r[0].numel(); ++i)
     CHECK(r[0].get(i) == std::max(0.0, r[1].get(i)));
+}
+
+TEST_CASE("probes: attention scores by module path", "[debug][probe]") {
+  Graph g("tiny");
+  Tensor x = g.input("x", f32({2, 3, 8}));
+  nn::MultiheadAttention attn(g, "blocks.0.attn", 8, 2);
+  g.output(attn(x, x, x, /*causal=*/true));
+  CompileOptions co;
+  co.probes = {"blocks.0.attn.scores", "blocks.0.attn.probs"};
+  std::vector<HostTensor> args = seeded_args(g.function());
+  std::vector<HostTensor> r = run(g.function(), co, args);
+  REQUIRE(r.size() == 3);
+  CHECK(r[1].type() == f32({2, 2, 3, 3}));
+  // Causal: query 0 sees key 0 only; each row of probabilities sums to 1.
+  CHECK(std::isinf(r[1].get(1)));
+  CHECK(r[2].get(0) == 1.0f);
+  for (int64_t row = 0; row < 12; ++row) {
+    double sum =
+        r[2].get(3 * row) + r[2].get(3 * row + 1) + r[2].get(3 * row + 2);
+    CHECK_THAT(sum, Catch::Matchers::WithinAbs(1, 1e-5));
+  }
 }
 
 TEST_CASE("probes: an unknown name lists near matches", "[debug][probe]") {
