@@ -13,20 +13,17 @@ namespace kiln::codegen {
 
 namespace {
 
-/// The scanner's name for \p t, or nullptr for types without NaN or Inf.
-const char *scanner(DType t) {
-  switch (t) {
-  case DType::F32:
-    return "kiln_nonfinite32";
-  case DType::F64:
-    return "kiln_nonfinite64";
-  case DType::F16:
-    return "kiln_nonfinite16";
-  case DType::BF16:
-    return "kiln_nonfinitebf16";
-  default:
-    return nullptr;
-  }
+/// The scanner's name for \p t ("kiln_nonfinite32", or with \p nan_only
+/// "kiln_nan32"), or "" for types without NaN or Inf.
+std::string scanner(DType t, bool nan_only) {
+  const char *bits = t == DType::F32    ? "32"
+                     : t == DType::F64  ? "64"
+                     : t == DType::F16  ? "16"
+                     : t == DType::BF16 ? "bf16"
+                                        : nullptr;
+  if (!bits)
+    return "";
+  return std::string(nan_only ? "kiln_nan" : "kiln_nonfinite") + bits;
 }
 
 const char *kScanners =
@@ -50,6 +47,29 @@ static int kiln_nonfinite16(const void *p, long long n) {
 static int kiln_nonfinitebf16(const void *p, long long n) {
   const unsigned short *u = (const unsigned short *)p; int bad = 0;
   for (long long i = 0; i < n; ++i) bad |= (u[i] & 0x7f80u) == 0x7f80u;
+  return bad;
+}
+/* NaN only (exponent all ones, mantissa not zero): for buffers that hold
+   infinities by design (masks) */
+static int kiln_nan32(const void *p, long long n) {
+  const unsigned *u = (const unsigned *)p; int bad = 0;
+  for (long long i = 0; i < n; ++i) bad |= (u[i] & 0x7fffffffu) > 0x7f800000u;
+  return bad;
+}
+static int kiln_nan64(const void *p, long long n) {
+  const unsigned long long *u = (const unsigned long long *)p; int bad = 0;
+  for (long long i = 0; i < n; ++i)
+    bad |= (u[i] & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+  return bad;
+}
+static int kiln_nan16(const void *p, long long n) {
+  const unsigned short *u = (const unsigned short *)p; int bad = 0;
+  for (long long i = 0; i < n; ++i) bad |= (u[i] & 0x7fffu) > 0x7c00u;
+  return bad;
+}
+static int kiln_nanbf16(const void *p, long long n) {
+  const unsigned short *u = (const unsigned short *)p; int bad = 0;
+  for (long long i = 0; i < n; ++i) bad |= (u[i] & 0x7fffu) > 0x7f80u;
   return bad;
 }
 )";
@@ -89,10 +109,12 @@ std::string instrument_after(const loop::Program &p, size_t k,
     return s;
   std::set<int> bufs, read;
   loop::kernel_buffers(p.kernels[k].body, bufs, read);
+  std::set<int> masks = loop::buffers_with_infinite_literals(p.kernels[k].body);
   for (int b : bufs) {
     const loop::Buffer &buf = p.buffers[size_t(b)];
-    if (const char *fn = scanner(buf.dtype))
-      s += "  if (" + std::string(fn) + "(B[" + std::to_string(b) + "], " +
+    std::string fn = scanner(buf.dtype, masks.count(b) > 0);
+    if (!fn.empty())
+      s += "  if (" + fn + "(B[" + std::to_string(b) + "], " +
            std::to_string(buf.numel) + "ll)) return " +
            std::to_string(kNonFiniteStatus + int(k)) + "; /* " + buf.name +
            " */\n";

@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "ir/LoopIR.h"
 
+#include <cmath>
+
 #include "ir/Attribute.h"
 #include "ir/Error.h"
 #include "ir/Type.h"
@@ -333,7 +335,36 @@ void expr_loads(const ExprPtr &e, std::set<int> &read) {
   for (const ExprPtr &a : e->args)
     expr_loads(a, read);
 }
+bool has_infinite_literal(const ExprPtr &e) {
+  if (!e)
+    return false;
+  if (e->op == Op::FloatImm && std::isinf(e->fval))
+    return true;
+  for (const ExprPtr &a : e->args)
+    if (has_infinite_literal(a))
+      return true;
+  return false;
+}
+
+void infinite_stores(const StmtPtr &s, std::set<int> &out) {
+  if (!s)
+    return;
+  if (s->op == StmtOp::Store && has_infinite_literal(s->value))
+    out.insert(s->buffer);
+  if (s->gemm && has_infinite_literal(s->gemm->epilogue))
+    out.insert(s->gemm->c);
+  if (s->conv && has_infinite_literal(s->conv->epilogue))
+    out.insert(s->conv->out);
+  for (const StmtPtr &c : s->body)
+    infinite_stores(c, out);
+}
 } // namespace
+
+std::set<int> buffers_with_infinite_literals(const StmtPtr &s) {
+  std::set<int> r;
+  infinite_stores(s, r);
+  return r;
+}
 
 void kernel_buffers(const StmtPtr &s, std::set<int> &written,
                     std::set<int> &read) {

@@ -282,6 +282,12 @@ struct Program {
 void kernel_buffers(const StmtPtr &s, std::set<int> &written,
                     std::set<int> &read);
 
+/// The buffers that a store (or a Gemm/Conv2d epilogue) in \p s writes an
+/// expression holding an infinite literal into: masks such as
+/// select(keep, x, -inf) put infinities there by design, so check-numerics
+/// looks only for NaN in them.
+std::set<int> buffers_with_infinite_literals(const StmtPtr &s);
+
 /// The Loop IR as text (for kiln-opt --emit=loop and lit tests).
 std::string to_string(const Program &p);
 

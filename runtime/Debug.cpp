@@ -43,8 +43,9 @@ namespace {
 
 /// The first non-finite element of buffer \p b and the counts; false when
 /// every element is finite.
-bool find_nonfinite(const loop::Buffer &b, const void *data, int64_t &first,
-                    double &value, int64_t &nans, int64_t &infs) {
+bool find_nonfinite(const loop::Buffer &b, const void *data, bool nan_only,
+                    int64_t &first, double &value, int64_t &nans,
+                    int64_t &infs) {
   TensorType t{b.dtype, {b.numel}};
   HostTensor h(t);
   std::memcpy(h.bytes(), data, size_t(b.bytes()));
@@ -55,7 +56,7 @@ bool find_nonfinite(const loop::Buffer &b, const void *data, int64_t &first,
     if (std::isfinite(v))
       continue;
     (std::isnan(v) ? nans : infs) += 1;
-    if (first < 0) {
+    if (first < 0 && (!nan_only || std::isnan(v))) {
       first = i;
       value = v;
     }
@@ -63,10 +64,12 @@ bool find_nonfinite(const loop::Buffer &b, const void *data, int64_t &first,
   return first >= 0;
 }
 
-std::string describe(const loop::Buffer &b, const void *data) {
+std::string describe(const loop::Buffer &b, const void *data,
+                     bool nan_only = false) {
   int64_t first, nans, infs;
   double v = 0;
-  if (!is_float(b.dtype) || !find_nonfinite(b, data, first, v, nans, infs))
+  if (!is_float(b.dtype) ||
+      !find_nonfinite(b, data, nan_only, first, v, nans, infs))
     return "";
   return std::string(std::isnan(v) ? "nan"
                      : v > 0       ? "inf"
@@ -77,17 +80,30 @@ std::string describe(const loop::Buffer &b, const void *data) {
          std::to_string(infs) + " Inf in all";
 }
 
-bool has_nonfinite(const HostTensor &t) {
-  if (!is_float(t.dtype()))
-    return false;
-  for (int64_t i = 0; i < t.numel(); ++i)
-    if (!std::isfinite(t.get(i)))
-      return true;
-  return false;
+/// Whether \p t holds a NaN (\p nan) or an infinity (\p inf).
+void classes(const HostTensor &t, bool &nan, bool &inf) {
+  for (int64_t i = 0; is_float(t.dtype()) && i < t.numel(); ++i) {
+    double v = t.get(i);
+    nan |= std::isnan(v);
+    inf |= std::isinf(v);
+  }
+}
+
+/// \p n made a NaN from operands without one, or an infinity from finite
+/// operands (constants and selects pass infinities on by design: masks).
+bool introduces(const Node &n, const std::vector<const HostTensor *> &in,
+                const std::vector<HostTensor> &out) {
+  bool in_nan = false, in_inf = false, out_nan = false, out_inf = false;
+  for (const HostTensor *t : in)
+    classes(*t, in_nan, in_inf);
+  for (const HostTensor &t : out)
+    classes(t, out_nan, out_inf);
+  bool passes_inf = n.op() == OpKind::Constant || n.op() == OpKind::Select;
+  return (out_nan && !in_nan) || (out_inf && !in_inf && !passes_inf);
 }
 
 /// Replays \p f with the interpreter up to the last op of \p k; the index
-/// in k.sources of the first op whose value is not finite, or -1.
+/// in k.sources of the first op that introduces a NaN or Inf, or -1.
 int first_bad_op(const Function &f, const std::vector<HostTensor> &args,
                  const loop::Kernel &k) {
   int last = -1;
@@ -104,12 +120,11 @@ int first_bad_op(const Function &f, const std::vector<HostTensor> &args,
     for (const Value *o : n->operands())
       in.push_back(&vals.at(o));
     std::vector<HostTensor> out = evaluate_node(*n, in);
-    for (size_t r = 0; r < out.size(); ++r) {
-      for (size_t s = 0; s < k.sources.size(); ++s)
-        if (k.sources[s].node == pos && has_nonfinite(out[r]))
-          return int(s);
+    for (size_t s = 0; s < k.sources.size(); ++s)
+      if (k.sources[s].node == pos && introduces(*n, in, out))
+        return int(s);
+    for (size_t r = 0; r < out.size(); ++r)
       vals[n->result(r)] = std::move(out[r]);
-    }
     ++pos;
   }
   return -1;
@@ -130,8 +145,10 @@ std::string describe_run_failure(const Function &f, const loop::Program &p,
                     " (" + kernel.ops + ") produced ";
   std::set<int> out, in;
   loop::kernel_buffers(kernel.body, out, in);
+  std::set<int> masks = loop::buffers_with_infinite_literals(kernel.body);
   for (int b : out) {
-    std::string d = describe(p.buffers[size_t(b)], buffers[size_t(b)]);
+    std::string d =
+        describe(p.buffers[size_t(b)], buffers[size_t(b)], masks.count(b) > 0);
     if (!d.empty()) {
       msg += d;
       break;
