@@ -398,6 +398,8 @@ void Lowering::emit_probe(const Value *v) {
   // into scratch buffers first, visible to this kernel only.
   std::vector<const Value *> deps,
       work(v->def()->operands().begin(), v->def()->operands().end());
+  if (epilogue_contraction(v))
+    work.clear(); // the contraction's kernel reads only materialized values
   while (!work.empty()) {
     const Value *o = work.back();
     work.pop_back();
