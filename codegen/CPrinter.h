@@ -9,7 +9,9 @@
 /// inputs: the function's plain inputs in order; state: its {param} and
 /// {state} buffers in order (updated in place by `{updates}` results);
 /// outputs: its other results in return order; arena: NAME_arena_bytes
-/// bytes, 64-byte aligned. Buffers must not overlap. Returns 0.
+/// bytes, 64-byte aligned. Buffers must not overlap. Returns 0 (with
+/// EmitOptions::check_numerics: kNonFiniteStatus + k when kernel k wrote a
+/// NaN or Inf).
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
