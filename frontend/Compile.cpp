@@ -46,7 +46,10 @@ std::unique_ptr<Executable> compile(const Function &f,
     CudaCompileOptions cu;
     cu.device = options.device;
     cu.use_cache = options.use_cache;
+    clock.begin("CUDA compile (emit, NVRTC, load)");
     std::unique_ptr<Executable> exe = compile_cuda(*g, std::move(program), cu);
+    clock.end();
+    exe->debug().compile_phases = clock.phases();
     exe->debug().probes = options.probes;
     return exe;
   }
