@@ -36,11 +36,11 @@ std::unique_ptr<Executable> compile(const Function &f,
       (options.check_numerics || options.profile))
     throw Error("compile: check_numerics and profile are CPU-only for now; "
                 "compile for the CPU target to use them");
-  clock.begin("remat");
-  rematerialize(*g, options.remat, options.lower);
-  clock.begin("lower (fusion, memory plan)");
   LowerOptions lo = lower_options_for(options.target, options.lower);
   lo.probe_results = int(options.probes.size());
+  clock.begin("remat");
+  rematerialize(*g, options.remat, lo);
+  clock.begin("lower (fusion, memory plan)");
   loop::Program program = lower(*g, lo);
   if (options.target == CompileOptions::Target::Cuda) {
     CudaCompileOptions cu;

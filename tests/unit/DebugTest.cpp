@@ -4,7 +4,7 @@
 /// kernel, op and .kir location that made a NaN or Inf and costs no code
 /// when off; profiles time every kernel; kernel costs; generated comments.
 // SPDX-License-Identifier: Apache-2.0
-#include "TestUtil.h"
+#include "CompileCheck.h"
 
 #include "codegen/CPrinter.h"
 #include "codegen/CudaPrinter.h"
@@ -12,6 +12,7 @@
 #include "frontend/Graph.h"
 #include "frontend/Init.h"
 #include "frontend/Ops.h"
+#include "frontend/Train.h"
 #include "frontend/nn/Sequence.h"
 #include "ir/Parser.h"
 #include "passes/Probes.h"
@@ -162,6 +163,29 @@ TEST_CASE("probes: attention scores by module path", "[debug][probe]") {
         r[2].get(3 * row) + r[2].get(3 * row + 1) + r[2].get(3 * row + 2);
     CHECK_THAT(sum, Catch::Matchers::WithinAbs(1, 1e-5));
   }
+}
+
+TEST_CASE("probes: a GPT training step with remat keeps every result "
+          "bit-identical",
+          "[debug][probe]") {
+  models::Model m = models::build_workload("gpt_train", /*reduced=*/true, 5);
+  train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
+  const Function &f = m.graph->function();
+  std::vector<HostTensor> args = model_args(m);
+  CompileOptions co;
+  co.remat = RematPolicy::sqrt_n();
+  std::vector<HostTensor> base = run(f, co, args);
+  co.probes = {"blocks.0.attn.probs", "blocks.1.attn.scores"};
+  std::vector<HostTensor> got = run(f, co, args);
+  REQUIRE(got.size() == base.size() + 2);
+  for (size_t i = 0; i < base.size(); ++i) {
+    INFO("result " << i);
+    CHECK(bit_identical(got[i], base[i]));
+  }
+  std::unique_ptr<Function> g = f.clone();
+  add_probes(*g, co.probes);
+  std::vector<HostTensor> want = interpret(*g, args);
+  check_close(got[base.size()], want[base.size()], "probs");
 }
 
 TEST_CASE("probes: an unknown name lists near matches", "[debug][probe]") {
