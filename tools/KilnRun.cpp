@@ -363,6 +363,7 @@ bool execute(const Function &f, const Options &o,
   co.target = o.target;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, co);
+  o.debug.add_load_phase(*exe);
   double ms = std::chrono::duration<double, std::milli>(
                   std::chrono::steady_clock::now() - t0)
                   .count();
@@ -397,7 +398,11 @@ bool write_outputs(const Function &f, const Options &o,
 }
 
 int run(const Options &o) {
+  auto t_load = std::chrono::steady_clock::now();
   std::unique_ptr<Module> m = load_module(o);
+  o.debug.load_ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - t_load)
+                        .count();
   if (!m)
     return 1;
   if (m->functions().empty()) {

@@ -65,6 +65,13 @@ void DebugOptions::apply(CompileOptions &co) const {
   co.progress = true;
 }
 
+void DebugOptions::add_load_phase(Executable &exe) const {
+  std::vector<CompilePhase> &ph = exe.debug().compile_phases;
+  for (CompilePhase &p : ph)
+    p.start_ms += load_ms;
+  ph.insert(ph.begin(), {"parse, verify, canonicalize (kiln-run)", 0, load_ms});
+}
+
 std::vector<HostTensor>
 DebugOptions::interpret(const Function &f,
                         const std::vector<HostTensor> &args) const {

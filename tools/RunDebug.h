@@ -19,10 +19,16 @@ struct DebugOptions {
   std::vector<std::string> probes;
   std::string dump_dir, profile, emit_c_dir;
   bool check_numerics = false, time_passes = false;
+  /// Milliseconds kiln-run spent parsing, verifying and canonicalizing
+  /// before kiln::compile (set by kiln-run).
+  mutable double load_ms = 0;
 
   /// Consumes argv[i] (and its value, advancing \p i) when it is one of
   /// these options: 1 when consumed, 0 when not, 2 after printing an error.
   int parse(int argc, char **argv, int &i);
+  /// Puts the load_ms phase before \p exe's compile phases, so profiles
+  /// and --time-passes show the whole compile.
+  void add_load_phase(Executable &exe) const;
   /// Sets the compile options these options need.
   void apply(CompileOptions &co) const;
   /// Evaluates \p f on \p args with the interpreter, probes included.
