@@ -7,6 +7,7 @@
 #include "ir/Interpreter.h"
 #include "passes/Probes.h"
 #include "runtime/Profile.h"
+#include "runtime/Safetensors.h"
 
 #include <cmath>
 #include <cstdio>
@@ -22,7 +23,9 @@ debugging (docs/debugging.md):
                      printed by --print-ir, "blocks.0.attn.scores") and
                      print its statistics; repeat for several. The regular
                      results stay bit-identical
-  --dump DIR         write each probed value to DIR/NAME.npy
+  --dump DIR         write each probed value to DIR/NAME.npy; a name ending
+                     in .safetensors writes them all to that one file,
+                     by name (without '%')
   --check-numerics   after each kernel scan what it wrote and stop at the
                      first NaN or Inf, naming the kernel, its fused ops
                      and their .kir locations (exit 1)
@@ -194,14 +197,17 @@ bool DebugOptions::report_probes(std::vector<HostTensor> &results) const {
   std::vector<HostTensor> values(results.end() - long(probes.size()),
                                  results.end());
   results.resize(results.size() - probes.size());
-  if (!dump_dir.empty()) {
+  bool one_file =
+      dump_dir.size() > 12 &&
+      dump_dir.compare(dump_dir.size() - 12, 12, ".safetensors") == 0;
+  if (!dump_dir.empty() && !one_file) {
     std::error_code ec;
     std::filesystem::create_directories(dump_dir, ec);
   }
   for (size_t i = 0; i < probes.size(); ++i) {
     std::string name = probes[i][0] == '%' ? probes[i] : "%" + probes[i];
     print_stats(name, values[i]);
-    if (dump_dir.empty())
+    if (dump_dir.empty() || one_file)
       continue;
     std::string path = dump_dir + "/" + file_name(probes[i]) + ".npy", err;
     if (!write_npy(path, values[i], err)) {
@@ -210,6 +216,18 @@ bool DebugOptions::report_probes(std::vector<HostTensor> &results) const {
     }
     std::printf("  wrote %s\n", path.c_str());
   }
+  if (!one_file)
+    return true;
+  std::vector<std::pair<std::string, const HostTensor *>> named;
+  for (size_t i = 0; i < probes.size(); ++i)
+    named.emplace_back(probes[i][0] == '%' ? probes[i].substr(1) : probes[i],
+                       &values[i]);
+  Status st = write_safetensors(dump_dir, named, {{"producer", "kiln-run"}});
+  if (!st) {
+    std::cerr << "kiln-run: error: " << st.message() << "\n";
+    return false;
+  }
+  std::printf("  wrote %s\n", dump_dir.c_str());
   return true;
 }
 
