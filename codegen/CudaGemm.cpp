@@ -15,6 +15,7 @@
 #include "ir/Error.h"
 
 #include <sstream>
+#include <vector>
 
 namespace kiln::codegen {
 
@@ -125,43 +126,119 @@ CudaContraction cuda_gemm(const loop::Program &p, const loop::GemmDesc &g,
   return c;
 }
 
+namespace {
+
+std::string s(int64_t v) { return std::to_string(v); }
+
+/// `const kiln_ix a = IDX / (e1*e2...) % e0, ...;` for the row-major
+/// decomposition of \p idx over \p names with extents \p ext.
+std::string split(const std::string &idx, std::vector<const char *> names,
+                  std::vector<int64_t> ext) {
+  std::string r = "const kiln_ix ";
+  int64_t stride = 1;
+  std::vector<std::string> parts(names.size());
+  for (size_t d = names.size(); d-- > 0;) {
+    std::string v = idx;
+    if (stride > 1)
+      v = "(" + v + " / " + s(stride) + ")";
+    if (d > 0)
+      v += " % " + s(ext[d]);
+    parts[d] = std::string(names[d]) + " = " + v;
+    stride *= ext[d];
+  }
+  for (size_t d = 0; d < parts.size(); ++d)
+    r += (d ? ", " : "") + parts[d];
+  return r + ";";
+}
+
+/// The x element of the forward convolution at image n, channel ch of group
+/// z, output position (oh, ow) and tap (kh, kw), zero outside the image.
+std::string image_load(const loop::Conv2dDesc &d, const std::string &x,
+                       int64_t cg) {
+  return "const kiln_ix ih = oh * " + s(d.stride_h) + " - " + s(d.pad_h) +
+         " + kh * " + s(d.dil_h) + ", iw = ow * " + s(d.stride_w) + " - " +
+         s(d.pad_w) + " + kw * " + s(d.dil_w) + "; if (ih >= 0 && ih < " +
+         s(d.H) + " && iw >= 0 && iw < " + s(d.W) + ") v = " + x + "[" +
+         s(d.x_offset) + " + ((n * " + s(d.C) + " + z * " + s(cg) +
+         " + ch) * " + s(d.H) + " + ih) * " + s(d.W) + " + iw];";
+}
+
+} // namespace
+
 CudaContraction cuda_conv2d(const loop::Program &p, const loop::Conv2dDesc &d,
                             ExprPrinter &ep) {
   int64_t oh = (d.H + 2 * d.pad_h - d.dil_h * (d.KH - 1) - 1) / d.stride_h + 1;
   int64_t ow = (d.W + 2 * d.pad_w - d.dil_w * (d.KW - 1) - 1) / d.stride_w + 1;
   KILN_CHECK(oh > 0 && ow > 0) << "conv2d with an empty output";
   int64_t og = d.O / d.groups, cg = d.C / d.groups, kk = d.KH * d.KW;
-  auto s = [](int64_t v) { return std::to_string(v); };
+  std::string x = ep.buf(d.x), w = ep.buf(d.w), out = ep.buf(d.out);
   CudaContraction c;
   c.type = "float";
   c.batch = d.groups;
+  DType t = p.buffers[size_t(d.out)].dtype;
+  KILN_CHECK(d.kind == loop::ConvKind::Forward ||
+             (d.epilogue->op == loop::Op::Var && d.epilogue->var == d.acc_var))
+      << "a gradient Conv2d node with an epilogue";
+  if (d.kind == loop::ConvKind::InputGrad) {
+    // out[n][z*cg + i][h][w] = sum over k = (o, kh, kw) of
+    // w[z*og + o][i][kh][kw] * gy[n][z*og + o][oh][ow] at the output
+    // position that reads (h, w) through tap (kh, kw). x holds gy.
+    c.m = cg;
+    c.n = d.N * d.H * d.W;
+    c.k = og * kk;
+    c.load_a = split("k", {"o", "kh", "kw"}, {og, d.KH, d.KW}) + " v = " + w +
+               "[" + s(d.w_offset) + " + ((z * " + s(og) + " + o) * " + s(cg) +
+               " + i) * " + s(kk) + " + kh * " + s(d.KW) + " + kw];";
+    c.load_b = split("k", {"o", "kh", "kw"}, {og, d.KH, d.KW}) + " " +
+               split("j", {"n", "h", "w"}, {d.N, d.H, d.W}) +
+               " const kiln_ix th = h + " + s(d.pad_h) + " - kh * " +
+               s(d.dil_h) + ", tw = w + " + s(d.pad_w) + " - kw * " +
+               s(d.dil_w) + "; if (th >= 0 && tw >= 0 && th % " +
+               s(d.stride_h) + " == 0 && tw % " + s(d.stride_w) +
+               " == 0 && th / " + s(d.stride_h) + " < " + s(oh) + " && tw / " +
+               s(d.stride_w) + " < " + s(ow) + ") v = " + x + "[" +
+               s(d.x_offset) + " + ((n * " + s(d.O) + " + z * " + s(og) +
+               " + o) * " + s(oh) + " + th / " + s(d.stride_h) + ") * " +
+               s(ow) + " + tw / " + s(d.stride_w) + "];";
+    c.store = split("j", {"n", "h", "w"}, {d.N, d.H, d.W}) + " " + out +
+              "[((n * " + s(d.C) + " + z * " + s(cg) + " + i) * " + s(d.H) +
+              " + h) * " + s(d.W) +
+              " + w] = " + ExprPrinter::store_value("acc", t) + ";";
+    return c;
+  }
+  if (d.kind == loop::ConvKind::WeightGrad) {
+    // out[z*og + i][j = (ch, kh, kw)] = sum over k = (n, oh, ow) of
+    // gy[n][z*og + i][oh][ow] * x[n][z*cg + ch][ih][iw]. w holds gy.
+    c.m = og;
+    c.n = cg * kk;
+    c.k = d.N * oh * ow;
+    c.load_a = split("k", {"n", "oh", "ow"}, {d.N, oh, ow}) + " v = " + w +
+               "[" + s(d.w_offset) + " + ((n * " + s(d.O) + " + z * " + s(og) +
+               " + i) * " + s(oh) + " + oh) * " + s(ow) + " + ow];";
+    c.load_b = split("k", {"n", "oh", "ow"}, {d.N, oh, ow}) + " " +
+               split("j", {"ch", "kh", "kw"}, {cg, d.KH, d.KW}) + " " +
+               image_load(d, x, cg);
+    c.store = out + "[(z * " + s(og) + " + i) * " + s(cg * kk) +
+              " + j] = " + ExprPrinter::store_value("acc", t) + ";";
+    return c;
+  }
   c.m = og;
   c.n = d.N * oh * ow;
   c.k = cg * kk;
-  c.load_a = "v = " + ep.buf(d.w) + "[" + s(d.w_offset) + " + (z * " + s(og) +
+  c.load_a = "v = " + w + "[" + s(d.w_offset) + " + (z * " + s(og) +
              " + i) * " + s(cg * kk) + " + k];";
   // The im2col element (k, j) of group z, zero outside the image.
-  std::string pos = "const kiln_ix n = j / " + s(oh * ow) + ", oh = j / " +
-                    s(ow) + " % " + s(oh) + ", ow = j % " + s(ow) + ";";
-  c.load_b = pos + " const kiln_ix ch = k / " + s(kk) + ", ih = oh * " +
-             s(d.stride_h) + " - " + s(d.pad_h) + " + k / " + s(d.KW) + " % " +
-             s(d.KH) + " * " + s(d.dil_h) + ", iw = ow * " + s(d.stride_w) +
-             " - " + s(d.pad_w) + " + k % " + s(d.KW) + " * " + s(d.dil_w) +
-             "; if (ih >= 0 && ih < " + s(d.H) + " && iw >= 0 && iw < " +
-             s(d.W) + ") v = " + ep.buf(d.x) + "[" + s(d.x_offset) +
-             " + ((n * " + s(d.C) + " + z * " + s(cg) + " + ch) * " + s(d.H) +
-             " + ih) * " + s(d.W) + " + iw];";
+  std::string pos = split("j", {"n", "oh", "ow"}, {d.N, oh, ow});
+  c.load_b = pos + " " + split("k", {"ch", "kh", "kw"}, {cg, d.KH, d.KW}) +
+             " " + image_load(d, x, cg);
   ep.subst[d.n_var] = "n";
   ep.subst[d.o_var] = "o";
   ep.subst[d.oh_var] = "oh";
   ep.subst[d.ow_var] = "ow";
   ep.subst[d.acc_var] = "acc";
-  c.store =
-      pos + " const kiln_ix o = z * " + s(og) + " + i; " + ep.buf(d.out) +
-      "[((n * " + s(d.O) + " + o) * " + s(oh) + " + oh) * " + s(ow) +
-      " + ow] = " +
-      ExprPrinter::store_value(ep(d.epilogue), p.buffers[size_t(d.out)].dtype) +
-      ";";
+  c.store = pos + " const kiln_ix o = z * " + s(og) + " + i; " + out +
+            "[((n * " + s(d.O) + " + o) * " + s(oh) + " + oh) * " + s(ow) +
+            " + ow] = " + ExprPrinter::store_value(ep(d.epilogue), t) + ";";
   return c;
 }
 

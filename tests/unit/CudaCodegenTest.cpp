@@ -15,7 +15,10 @@
 #include "ir/Parser.h"
 #include "passes/PassManager.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <future>
+#include <iostream>
 
 using namespace kiln;
 
@@ -195,4 +198,19 @@ TEST_CASE("cuda codegen: every workload at production flags",
       CHECK(nvrtc_verdict(p.source, arch, {}) == "");
     }
   }
+}
+
+// Hidden: prints the CUDA source and launches of $KILN_KIR's first function
+// (for reading generated kernels): kiln_unit_tests "[.print-cuda]".
+TEST_CASE("print cuda", "[.print-cuda]") {
+  const char *path = std::getenv("KILN_KIR");
+  REQUIRE(path);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  codegen::CudaProgram p = cuda_program(text);
+  std::cout << p.source;
+  for (const codegen::CudaLaunch &l : p.launches)
+    std::cout << "// launch " << l.kernel << " grid " << l.grid << "x"
+              << l.grid_y << "x" << l.grid_z << " block " << l.block << ": "
+              << l.what << "\n";
 }

@@ -1,0 +1,198 @@
+/// \file
+/// A CUDA emulator for tests on machines without a GPU: the CUDA printer's
+/// source is compiled as host C++ (g++, -O1) with a shim that makes each
+/// CUDA thread of a block a std::thread (blocks run one after another, so
+/// `__shared__` becomes `static`), __syncthreads a barrier, and warp
+/// shuffles an exchange through per-block slots (kiln's kernels call them
+/// from block-uniform control flow). It runs the launch list over host
+/// buffers laid out as the device runtime lays them out (the arena with the
+/// memory plan's offsets, so in-place pairs alias), which checks the grid
+/// mapping, the block reductions and the tiled contractions against the
+/// interpreter. It does not check the driver calls or GPU performance.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "codegen/CudaPrinter.h"
+#include "ir/Error.h"
+#include "ir/HostTensor.h"
+#include "ir/LoopIR.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace kiln::test {
+
+inline const char *kCudaShim = R"SHIM(
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+using std::isfinite;
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+thread_local dim3 threadIdx, blockIdx;
+static dim3 blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(n)
+struct kiln_barrier {
+  std::mutex m; std::condition_variable cv; unsigned n = 0, waiting = 0, gen = 0;
+  void wait() {
+    std::unique_lock<std::mutex> l(m);
+    unsigned g = gen;
+    if (++waiting == n) { waiting = 0; ++gen; cv.notify_all(); return; }
+    cv.wait(l, [&] { return gen != g; });
+  }
+};
+static kiln_barrier kiln_bar;
+static unsigned long long kiln_slots[1024];
+inline void __syncthreads() { kiln_bar.wait(); }
+template <class T> T kiln_exchange(T v, unsigned from) {
+  unsigned long long s = 0;
+  std::memcpy(&s, &v, sizeof v);
+  kiln_bar.wait();
+  kiln_slots[threadIdx.x] = s;
+  kiln_bar.wait();
+  s = kiln_slots[from];
+  kiln_bar.wait();
+  std::memcpy(&v, &s, sizeof v);
+  return v;
+}
+template <class T> T __shfl_xor_sync(unsigned, T v, int o) { return kiln_exchange(v, threadIdx.x ^ unsigned(o)); }
+template <class T> T __shfl_sync(unsigned, T v, int src) { return kiln_exchange(v, (threadIdx.x & ~31u) + unsigned(src)); }
+inline float __int_as_float(int x) { float f; std::memcpy(&f, &x, 4); return f; }
+inline float __uint_as_float(unsigned x) { float f; std::memcpy(&f, &x, 4); return f; }
+inline unsigned __float_as_uint(float x) { unsigned u; std::memcpy(&u, &x, 4); return u; }
+inline double __longlong_as_double(long long x) { double d; std::memcpy(&d, &x, 8); return d; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned(((unsigned long long)a * b) >> 32); }
+)SHIM";
+
+inline const char *kCudaLauncher = R"SHIM(
+template <class A> A kiln_arg(void *p) { return reinterpret_cast<A>(p); }
+template <class... A, size_t... I>
+void kiln_call(void (*f)(A...), void **p, std::index_sequence<I...>) { f(kiln_arg<A>(p[I])...); }
+template <class... A> void kiln_launch(void (*f)(A...), void **p, unsigned grid[3], unsigned block, int threads) {
+  blockDim.x = block;
+  gridDim.x = grid[0]; gridDim.y = grid[1]; gridDim.z = grid[2];
+  kiln_bar.n = block;
+  for (unsigned z = 0; z < grid[2]; ++z)
+    for (unsigned y = 0; y < grid[1]; ++y)
+      for (unsigned x = 0; x < grid[0]; ++x) {
+        if (!threads) { // no barriers or shuffles: one thread after another
+          blockIdx.x = x; blockIdx.y = y; blockIdx.z = z;
+          for (unsigned t = 0; t < block; ++t) {
+            threadIdx.x = t;
+            kiln_call(f, p, std::index_sequence_for<A...>{});
+          }
+          continue;
+        }
+        std::vector<std::thread> ts;
+        for (unsigned t = 0; t < block; ++t)
+          ts.emplace_back([=] {
+            blockIdx.x = x; blockIdx.y = y; blockIdx.z = z; threadIdx.x = t;
+            kiln_call(f, p, std::index_sequence_for<A...>{});
+          });
+        for (auto &th : ts) th.join();
+      }
+}
+)SHIM";
+
+/// Runs \p cp (printed from \p p) on the host. \p inputs, \p state and the
+/// returned outputs follow the entry's argument order; \p state is
+/// updated in place (the {updates} copies). Returns false with \p error
+/// when the shim does not compile.
+inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
+                         const std::vector<HostTensor> &inputs,
+                         std::vector<HostTensor> &state,
+                         std::vector<HostTensor> &outputs, std::string &error) {
+  // The launch table: each kernel through kiln_launch (grids capped at 4
+  // blocks for grid-stride kernels, which loop over the rest).
+  std::string src = std::string(kCudaShim) + cp.source + kCudaLauncher;
+  std::set<std::string> names;
+  for (const codegen::CudaLaunch &l : cp.launches)
+    names.insert(l.kernel);
+  src += "extern \"C\" int kiln_emulate(const char *k, void **p, unsigned "
+         "*grid, unsigned block, int threads) {\n";
+  for (const std::string &n : names)
+    src += "  if (!std::strcmp(k, \"" + n + "\")) { kiln_launch(&" + n +
+           ", p, grid, block, threads); return 0; }\n";
+  src += "  return 1;\n}\n";
+  // A fresh path each time: a library with thread_local state stays loaded
+  // after dlclose, and dlopen of the same path would return it.
+  static int serial = 0;
+  std::string dir = "/tmp/kiln_emu_" + std::to_string(::getpid()) + "_" +
+                    std::to_string(serial++);
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/k.cpp") << src;
+  std::string cmd = "c++ -std=c++17 -O1 -w -fPIC -shared -pthread -o " + dir +
+                    "/k.so " + dir + "/k.cpp > " + dir + "/log 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream in(dir + "/log");
+    error.assign(std::istreambuf_iterator<char>(in), {});
+    return false;
+  }
+  void *h = dlopen((dir + "/k.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  KILN_CHECK(h) << dlerror();
+  auto run = reinterpret_cast<int (*)(const char *, void **, unsigned *,
+                                      unsigned, int)>(dlsym(h, "kiln_emulate"));
+  KILN_CHECK(run) << "kiln_emulate";
+  std::vector<unsigned char> arena(size_t(std::max<int64_t>(p.arena_bytes, 1)));
+  std::vector<HostTensor> ins = inputs, consts(p.buffers.size());
+  std::vector<void *> addr(p.buffers.size());
+  for (size_t b = 0; b < p.buffers.size(); ++b) {
+    const loop::Buffer &buf = p.buffers[b];
+    size_t i = size_t(std::max(buf.arg_index, 0));
+    switch (buf.kind) {
+    case loop::BufferKind::Input:
+      addr[b] = ins[i].bytes();
+      break;
+    case loop::BufferKind::State:
+      addr[b] = state[i].bytes();
+      break;
+    case loop::BufferKind::Output:
+      addr[b] = outputs[i].bytes();
+      break;
+    case loop::BufferKind::Temp:
+      addr[b] = arena.data() + buf.arena_offset;
+      break;
+    case loop::BufferKind::Constant:
+      consts[b] = buf.data;
+      addr[b] = consts[b].bytes();
+      break;
+    }
+  }
+  for (const codegen::CudaLaunch &l : cp.launches) {
+    std::vector<void *> args;
+    for (int b : l.buffers)
+      args.push_back(addr[size_t(b)]);
+    // Grid-stride kernels loop over what fewer blocks leave; kernels
+    // without barriers run their threads one after another.
+    bool rows = l.what.find(" per row") != std::string::npos;
+    bool threads = l.what.find("block per row") != std::string::npos ||
+                   (!rows && l.what.find("one thread") == std::string::npos);
+    unsigned grid[3] = {unsigned(rows ? std::min<int64_t>(l.grid, 2) : l.grid),
+                        unsigned(l.grid_y), unsigned(l.grid_z)};
+    KILN_CHECK(run(l.kernel.c_str(), args.data(), grid, unsigned(l.block),
+                   threads) == 0)
+        << l.kernel;
+  }
+  for (const loop::UpdateCopy &u : p.updates)
+    std::memmove(addr[size_t(u.to)], addr[size_t(u.from)],
+                 size_t(p.buffers[size_t(u.to)].bytes()));
+  dlclose(h);
+  std::system(("rm -rf " + dir).c_str());
+  return true;
+}
+
+} // namespace kiln::test
