@@ -12,7 +12,8 @@
 
 namespace kiln::bench {
 
-/// Compiles \p f profiled with \p threads OpenMP threads, runs it \p runs
+/// Compiles \p f profiled with \p threads OpenMP threads (and prints the
+/// compile's phases), runs it \p runs
 /// times (after one warm-up) on \p args (one per parameter) and prints
 /// each kernel's mean time per step, its share and its ops, slowest
 /// first.

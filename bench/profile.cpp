@@ -4,6 +4,7 @@
 #include "bench/Profile.h"
 
 #include "frontend/Compile.h"
+#include "runtime/Profile.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -17,6 +18,8 @@ void profile_kernels(const Function &f, const std::vector<HostTensor> &args,
   o.threads = threads;
   o.profile = true;
   std::unique_ptr<Executable> exe = compile(f, o);
+  std::printf("compile phases of the profiled build:\n%s",
+              compile_phase_table(*exe).c_str());
   std::vector<HostTensor> inputs;
   for (size_t i = 0; i < args.size(); ++i) {
     if (f.param(i)->arg_kind() == ArgKind::Input)

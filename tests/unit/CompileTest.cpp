@@ -7,6 +7,7 @@
 #include "TestUtil.h"
 
 #include "bench/models/Models.h"
+#include "codegen/CPrinter.h"
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
 #include "ir/Parser.h"
@@ -308,4 +309,44 @@ TEST_CASE("compile: the reduced resnet18 training step with every "
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i)
     check_normwise(got[i], want[i], "result " + std::to_string(i), 5e-3);
+}
+
+TEST_CASE("compile: identical contractions share one C definition",
+          "[compile][conv]") {
+  // Two convolutions of the same shapes (and their backward products'
+  // shapes) in separate kernels: one definition of the shared function per
+  // program, and the kernels that use it in the same translation unit.
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(R"(
+func @twins(%x: f32[2,16,8,8], %y: f32[2,16,8,8], %w: f32[16,16,3,3], %v: f32[16,16,3,3]) -> (f32[2,16,8,8], f32[2,16,8,8], f32[2,16,8,8]) {
+  %a = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,16,8,8]
+  %b = conv2d(%y, %v) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,16,8,8]
+  %e = exp(%x) : f32[2,16,8,8]
+  return %a, %b, %e
+}
+)",
+                                               "twins.kir", diags);
+  REQUIRE(m);
+  const Function &f = *m->functions()[0];
+  CompileOptions o;
+  o.lower.conv_min_work = 0;
+  loop::Program p = lower(f, o.lower);
+  auto definitions = [](const std::string &c) {
+    std::vector<std::string> ids;
+    for (size_t at = c.find("#ifndef kiln_c"); at != std::string::npos;
+         at = c.find("#ifndef kiln_c", at + 1))
+      ids.push_back(c.substr(at, c.find('\n', at) - at));
+    return ids;
+  };
+  std::vector<std::string> one = definitions(codegen::emit_c(p, "twins"));
+  REQUIRE(one.size() == 2);
+  CHECK(one[0] == one[1]);
+  std::vector<std::string> parts = codegen::emit_c_parts(p, "twins", 2);
+  REQUIRE(parts.size() == 2);
+  CHECK(definitions(parts[0]).size() + definitions(parts[1]).size() == 1);
+  std::vector<HostTensor> args = random_args(f, 4);
+  std::vector<HostTensor> want = interpret(f, args);
+  std::vector<HostTensor> got = compile(f, o)->run_all(args);
+  for (size_t i = 0; i < want.size(); ++i)
+    check_close(got[i], want[i], "result " + std::to_string(i));
 }
