@@ -3,6 +3,8 @@
 /// of lit tests: `kiln-opt FILE|- [-p pass1,pass2] [--split-input-file]`.
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CPrinter.h"
+#include "codegen/CudaPrinter.h"
+#include "frontend/Compile.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "passes/Dot.h"
@@ -35,9 +37,11 @@ options:
   --stop-after=PASS         stop the pipeline after PASS
   --time-passes             print a table of pass times (to stderr)
   --stats                   print each pass's statistics (to stderr)
-  --emit=kir|loop|c|dot     what to print after the passes: the module
+  --emit=kir|loop|c|cuda|dot what to print after the passes: the module
                             (default), the Loop IR of every function after
-                            lowering (fusion), the generated C, or --dot
+                            lowering (fusion), the generated C, the CUDA C++
+                            of the CUDA target with its launch list
+                            (docs/cuda.md), or --dot
   --no-fuse                 with --emit=loop|c|dot: one kernel per node
   --dot                     print each function as a Graphviz graph (same as
                             --emit=dot): nodes with types and .kir
@@ -109,8 +113,9 @@ int parse_args(int argc, char **argv, Options &o) {
     } else if (starts_with(a, "--emit=", &rest)) {
       o.emit = rest;
       if (o.emit != "kir" && o.emit != "loop" && o.emit != "c" &&
-          o.emit != "dot") {
-        std::cerr << "kiln-opt: error: --emit takes kir, loop, c or dot\n";
+          o.emit != "cuda" && o.emit != "dot") {
+        std::cerr
+            << "kiln-opt: error: --emit takes kir, loop, c, cuda or dot\n";
         return 2;
       }
     } else if (!std::strcmp(a, "--dot")) {
@@ -155,6 +160,16 @@ int parse_args(int argc, char **argv, Options &o) {
   }
   return 0;
 }
+/// The CUDA source of \p p, then its launches as comments.
+std::string cuda_listing(const loop::Program &p, const std::string &entry) {
+  codegen::CudaProgram cp = codegen::emit_cuda(p, entry);
+  std::string s = cp.source;
+  for (const codegen::CudaLaunch &l : cp.launches)
+    s += "// launch " + l.kernel + " grid " + std::to_string(l.grid) + "x" +
+         std::to_string(l.grid_y) + "x" + std::to_string(l.grid_z) + " block " +
+         std::to_string(l.block) + ": " + l.what + "\n";
+  return s;
+}
 
 /// Parses, verifies, runs the pipeline over and prints one chunk; returns
 /// false when it reported errors.
@@ -175,9 +190,13 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   }
   LowerOptions lo;
   lo.fuse = o.fuse;
+  if (o.emit == "cuda")
+    lo = lower_options_for(CompileOptions::Target::Cuda, lo);
   for (const auto &f : m->functions()) {
     loop::Program p = lower(*f, lo);
-    if (o.emit == "dot")
+    if (o.emit == "cuda")
+      out << cuda_listing(p, "kiln_" + f->name());
+    else if (o.emit == "dot")
       out << to_dot(*f, p);
     else if (o.emit != "kir")
       out << (o.emit == "loop" ? loop::to_string(p)

@@ -1,7 +1,8 @@
 /// \file
 /// A CUDA emulator for tests on machines without a GPU: the CUDA printer's
-/// source is compiled as host C++ (g++, -O1) with a shim that makes each
-/// CUDA thread of a block a std::thread (blocks run one after another, so
+/// source is compiled as host C++ (g++, -O0: the programs are tiny) with a shim
+/// that makes each CUDA thread of a block a std::thread (blocks run one after
+/// another, so
 /// `__shared__` becomes `static`), __syncthreads a barrier, and warp
 /// shuffles an exchange through per-block slots (kiln's kernels call them
 /// from block-uniform control flow). It runs the launch list over host
@@ -135,7 +136,7 @@ inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
                     std::to_string(serial++);
   std::system(("mkdir -p " + dir).c_str());
   std::ofstream(dir + "/k.cpp") << src;
-  std::string cmd = "c++ -std=c++17 -O1 -w -fPIC -shared -pthread -o " + dir +
+  std::string cmd = "c++ -std=c++17 -O0 -w -fPIC -shared -pthread -o " + dir +
                     "/k.so " + dir + "/k.cpp > " + dir + "/log 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream in(dir + "/log");
