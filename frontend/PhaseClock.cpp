@@ -22,8 +22,8 @@ PhaseClock::~PhaseClock() {
   if (thread_.joinable())
     thread_.join();
   if (printed_)
-    std::fprintf(stderr, "\rkiln: compiled @%s in %.1f s%-30s\n", name_.c_str(),
-                 now_ms() / 1000, "");
+    std::fprintf(stderr, "\rkiln: compiling @%s took %.1f s%-30s\n",
+                 name_.c_str(), now_ms() / 1000, "");
 }
 
 double PhaseClock::now_ms() const {

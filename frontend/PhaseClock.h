@@ -2,7 +2,7 @@
 /// Private to frontend/Compile.cpp: times the phases of one compile and,
 /// when asked, prints a progress line on stderr once a compile has run
 /// for a second ("kiln: compiling @f: lower (1.0 s)"), updated each second,
-/// and a closing line with the total.
+/// and a closing line with the total ("kiln: compiling @f took 3.6 s").
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 

@@ -270,6 +270,8 @@ void Lowering::assign_buffers() {
       probe_outs_[r] = out; // a probe of a fused value: a kernel of its own
     else if (direct)
       buffers_[r] = out;
+    else if (is_probe_slot(i) && !r->def())
+      probe_copies_.push_back({buffer_of(r), out}); // before any update
     else
       copies_.push_back(
           {probe_outs_.count(r) ? probe_outs_.at(r) : buffer_of(r), out});
@@ -428,8 +430,9 @@ void Lowering::emit_probe(const Value *v) {
   }
 }
 
-void Lowering::emit_result_copies() {
-  for (const auto &[from, to] : copies_) {
+void Lowering::emit_result_copies(
+    const std::vector<std::pair<int, int>> &copies) {
+  for (const auto &[from, to] : copies) {
     const loop::Buffer &b = prog_.buffers[size_t(to)];
     int i = new_var("i");
     ExprPtr iv = loop::var(i);
@@ -464,6 +467,7 @@ loop::Program Lowering::run() {
   prog_.name = f_.name();
   plan();
   assign_buffers();
+  emit_result_copies(probe_copies_);
   for (const auto &np : f_.body())
     for (size_t i = 0; i < np->num_results(); ++i) {
       const Value *v = np->result(i);
@@ -472,7 +476,7 @@ loop::Program Lowering::run() {
       else if (probe_outs_.count(v))
         emit_probe(v);
     }
-  emit_result_copies();
+  emit_result_copies(copies_);
   layout_arena();
   return std::move(prog_);
 }

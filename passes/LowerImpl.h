@@ -95,7 +95,7 @@ private:
   void emit_kernel(const Value *root, int out);
   /// The kernel of a probe whose value is not materialized.
   void emit_probe(const Value *v);
-  void emit_result_copies();
+  void emit_result_copies(const std::vector<std::pair<int, int>> &copies);
   /// The nodes fused into the kernel of \p root, in body order.
   std::vector<const Node *> kernel_nodes(const Value *root) const;
   bool is_probe_slot(size_t result) const {
@@ -122,6 +122,9 @@ private:
   std::unordered_set<const Node *> anchored_;
   /// Results that are parameters or returned twice: copied at the end.
   std::vector<std::pair<int, int>> copies_;
+  /// Probes of parameters: copied before the first kernel, so that they
+  /// show the value the function was called with, not an update's.
+  std::vector<std::pair<int, int>> probe_copies_;
   std::unordered_map<const Value *, RowGroup> row_groups_;
   std::unordered_map<const Node *, size_t> position_;
   /// Probed values that are not materialized -> their output buffers.

@@ -186,6 +186,21 @@ TEST_CASE("probes: a GPT training step with remat keeps every result "
   add_probes(*g, co.probes);
   std::vector<HostTensor> want = interpret(*g, args);
   check_close(got[base.size()], want[base.size()], "probs");
+
+  // A probed weight is the value the step started from, not its update.
+  const std::string w = "blocks.0.attn.q_proj.weight";
+  size_t wi = 0;
+  while (f.param(wi)->name() != w)
+    ++wi;
+  // Its update still happens in place (the probe's copy comes first).
+  co.probes = {};
+  std::unique_ptr<Executable> plain, with_probe;
+  run(f, co, args, &plain);
+  co.probes = {w};
+  std::vector<HostTensor> probed = run(f, co, args, &with_probe);
+  CHECK(bit_identical(probed.back(), args[wi]));
+  CHECK(with_probe->program().updates.size() ==
+        plain->program().updates.size());
 }
 
 TEST_CASE("probes: an unknown name lists near matches", "[debug][probe]") {

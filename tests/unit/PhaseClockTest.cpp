@@ -64,5 +64,5 @@ TEST_CASE("phase clock: phases in order, progress after a second",
   });
   CHECK(slow.find("kiln: compiling @big: C compile (1 s)") !=
         std::string::npos);
-  CHECK(slow.find("kiln: compiled @big in 1.") != std::string::npos);
+  CHECK(slow.find("kiln: compiling @big took 1.") != std::string::npos);
 }
