@@ -288,7 +288,28 @@ public:
     case StmtOp::Conv2d:
       conv_call(*s->conv, pad);
       return;
+    case StmtOp::Call:
+      runtime_call(*s->call, pad);
+      return;
     }
+  }
+
+  /// A call into the runtime (loop::CallDesc), declared where it is made.
+  void runtime_call(const loop::CallDesc &c, const std::string &pad) {
+    os_ << pad << "{\n"
+        << pad << "  extern void " << c.fn
+        << "(const long long *, void *const *);\n"
+        << pad << "  static const long long I[] = {";
+    for (size_t i = 0; i < c.ints.size(); ++i)
+      os_ << (i ? ", " : "") << c.ints[i] << "ll";
+    os_ << (c.ints.empty() ? "0" : "") << "};\n" << pad << "  void *P[] = {";
+    size_t n = 0;
+    for (const std::vector<int> *list : {&c.reads, &c.writes})
+      for (int b : *list)
+        os_ << (n++ ? ", " : "") << "B[" << b << "]";
+    os_ << (n ? "" : "0") << "};\n"
+        << pad << "  " << c.fn << "(I, P);\n"
+        << pad << "}\n";
   }
 
   void constants() {

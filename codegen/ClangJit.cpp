@@ -36,6 +36,24 @@ struct JitModule::Impl {
   std::string errors; ///< what ORC reported while linking
 };
 
+namespace {
+std::mutex host_symbols_mutex;
+std::vector<std::pair<std::string, void *>> &host_symbols() {
+  static std::vector<std::pair<std::string, void *>> symbols;
+  return symbols;
+}
+} // namespace
+
+void register_host_symbol(const std::string &name, void *address) {
+  std::lock_guard<std::mutex> lock(host_symbols_mutex);
+  for (auto &[n, a] : host_symbols())
+    if (n == name) {
+      a = address;
+      return;
+    }
+  host_symbols().emplace_back(name, address);
+}
+
 JitModule::JitModule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JitModule::~JitModule() = default;
 
@@ -134,6 +152,17 @@ Status load_objects(const std::vector<std::string> &objects,
   if (!gen)
     return Status::error("jit: " + llvm::toString(gen.takeError()));
   impl->jit->getMainJITDylib().addGenerator(std::move(*gen));
+  {
+    std::lock_guard<std::mutex> lock(host_symbols_mutex);
+    llvm::orc::SymbolMap symbols;
+    for (const auto &[n, a] : host_symbols())
+      symbols[impl->jit->mangleAndIntern(n)] = llvm::JITEvaluatedSymbol(
+          llvm::pointerToJITTargetAddress(a), llvm::JITSymbolFlags::Exported);
+    if (!symbols.empty())
+      if (llvm::Error e = impl->jit->getMainJITDylib().define(
+              llvm::orc::absoluteSymbols(std::move(symbols))))
+        return Status::error("jit: " + llvm::toString(std::move(e)));
+  }
   std::vector<std::string> probes;
   for (size_t i = 0; i < objects.size(); ++i) {
     std::string file = name + (i ? "_" + std::to_string(i) : "") + ".o";

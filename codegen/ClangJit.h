@@ -18,6 +18,12 @@
 
 namespace kiln::codegen {
 
+/// Makes \p address resolve the external symbol \p name in every module
+/// linked from now on (the runtime's entry points that generated code calls,
+/// e.g. runtime/Comm.h's collectives: an executable does not export its own
+/// symbols to dlsym). Registering a name again replaces the address.
+void register_host_symbol(const std::string &name, void *address);
+
 /// How to compile one C module.
 struct CCompileOptions {
   /// 0..3: the LLVM pipeline and code generator level.

@@ -5,8 +5,10 @@
 
 #include "frontend/PhaseClock.h"
 #include "ir/Error.h"
+#include "ir/Printer.h"
 #include "passes/PassManager.h"
 #include "passes/Probes.h"
+#include "runtime/Comm.h"
 #include "runtime/CudaDevice.h"
 
 namespace kiln {
@@ -21,12 +23,34 @@ LowerOptions lower_options_for(CompileOptions::Target target,
   return base;
 }
 
+namespace {
+
+/// Inserts the gradient all-reduces (passes/DataParallel.h).
+void make_distributed(Function &g, const DistributedOptions &dist) {
+  comm::init();
+  if (dist.timeout_s > 0)
+    comm::set_timeout(dist.timeout_s);
+  std::vector<Value *> grads = find_gradients(g);
+  if (grads.empty())
+    throw Error("compile: distributed.data_parallel needs a training step, "
+                "but @" +
+                g.name() +
+                " has no gradient values named grad.<param>; build it with "
+                "train_step (or the autodiff pass)");
+  make_data_parallel(g, grads, dist.buckets);
+}
+
+} // namespace
+
 std::unique_ptr<Executable> compile(const Function &f,
                                     const CompileOptions &options) {
   PhaseClock clock(f.name(), options.progress);
   Module m;
   Function *g = m.add_function(f.clone());
   add_probes(*g, options.probes);
+  const DistributedOptions &dist = options.distributed;
+  if (dist.data_parallel)
+    make_distributed(*g, dist);
   if (options.canonicalize) {
     clock.begin("canonicalize");
     PassContext ctx;
@@ -63,7 +87,21 @@ std::unique_ptr<Executable> compile(const Function &f,
   clock.append_parts(exe->debug().compile_phases);
   exe->debug().compile_phases = clock.phases();
   exe->debug().probes = options.probes;
+  if (dist.data_parallel) {
+    comm::check_same_program(to_string(*g), "@" + g->name());
+    exe->before_first_run([](Executable &e) { broadcast_params(e); });
+  }
   return exe;
+}
+
+void broadcast_params(Executable &exe) {
+  for (const auto &p : exe.function().params()) {
+    if (p->arg_kind() != ArgKind::Param)
+      continue;
+    HostTensor t = exe.get_state(p->name());
+    comm::broadcast(t.bytes(), t.type().bytes(), 0);
+    exe.set_state(p->name(), t);
+  }
 }
 
 } // namespace kiln

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "passes/DataParallel.h"
 #include "passes/Lower.h"
 #include "passes/Remat.h"
 #include "runtime/Executable.h"
@@ -12,6 +13,22 @@
 #include <memory>
 
 namespace kiln {
+
+/// Distributed training (docs/distributed.md).
+struct DistributedOptions {
+  /// Data parallel: every rank runs the step on its shard of the batch and
+  /// the gradients are all-reduced across ranks before the update
+  /// (passes/DataParallel.h; the step must name its gradients `grad.NAME`,
+  /// as train_step does). At compile time the ranks check that they
+  /// compiled the same program; before the first run each rank takes the
+  /// params of rank 0. One process without mpirun is one rank.
+  bool data_parallel = false;
+  /// Buckets and averaging (average: a mean loss over the whole batch).
+  DataParallelOptions buckets;
+  /// Seconds any wait on another rank may take (0: runtime/Comm.h's
+  /// default, $KILN_COMM_TIMEOUT or 60).
+  double timeout_s = 0;
+};
 
 struct CompileOptions {
   enum class Target { Cpu, Cuda };
@@ -48,6 +65,7 @@ struct CompileOptions {
   bool profile = false;
   /// Print a progress line on stderr when the compile passes one second.
   bool progress = false;
+  DistributedOptions distributed;
 };
 
 /// \p base adjusted for \p target: for Cuda every independent outer loop
@@ -60,5 +78,10 @@ LowerOptions lower_options_for(CompileOptions::Target target,
 /// them with set_state (or run_all). Throws kiln::Error on failure.
 std::unique_ptr<Executable> compile(const Function &f,
                                     const CompileOptions &options = {});
+
+/// Overwrites every {param} of \p exe with rank 0's values (a collective:
+/// every rank calls it). compile() arranges it before a data-parallel
+/// step's first run; call it again after loading params on rank 0 only.
+void broadcast_params(Executable &exe);
 
 } // namespace kiln

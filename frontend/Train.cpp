@@ -147,6 +147,21 @@ void clip_by_global_norm(std::vector<Tensor> &grads, double max_norm,
     gr = mul(gr, cast(scale, gr.dtype(), loc), loc);
 }
 
+/// Names \p v `grad.PARAM` (the convention passes/DataParallel.h finds
+/// gradients by); a value that has a name already, or is a parameter, is
+/// named through a same-type reshape, which canonicalize removes.
+Value *name_gradient(Graph &g, Value *v, const std::string &param,
+                     SourceLoc loc) {
+  Function &f = g.function();
+  std::string name = "grad." + param;
+  if (f.find_value(name))
+    return v; // the user named a value so: leave the convention unused
+  if (!v->name().empty() || v->is_param())
+    v = reshape(Tensor(&g, v), v->type().shape, loc).value();
+  v->set_name(name);
+  return v;
+}
+
 void check_params(Graph &g, Tensor loss, const NamedParams &params,
                   SourceLoc loc) {
   if (!loss.valid() || loss.graph() != &g || loss.rank() != 0 ||
@@ -178,8 +193,9 @@ TrainStepInfo train_step(Graph &g, Tensor loss, const NamedParams &params,
     throw Error(loc.prefix() + "train_step: " + e.what());
   }
   TrainStepInfo info;
-  for (Value *v : grad_values)
-    info.grads.emplace_back(&g, v);
+  for (size_t i = 0; i < grad_values.size(); ++i)
+    info.grads.emplace_back(
+        &g, name_gradient(g, grad_values[i], wrt[i]->name(), loc));
   std::vector<Tensor> grads = info.grads;
   if (options.diagnostics)
     for (size_t i = 0; i < params.size(); ++i) {

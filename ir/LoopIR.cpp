@@ -198,6 +198,13 @@ StmtPtr conv2d(Conv2dDesc d) {
   return s;
 }
 
+StmtPtr runtime_call(CallDesc d) {
+  auto s = std::make_shared<Stmt>();
+  s->op = StmtOp::Call;
+  s->call = std::make_shared<CallDesc>(std::move(d));
+  return s;
+}
+
 int Program::new_var(DType t, const std::string &hint) {
   var_names.push_back(hint);
   var_types.push_back(t);
@@ -276,10 +283,25 @@ public:
     case StmtOp::Conv2d:
       conv2d(*s->conv, pad);
       return;
+    case StmtOp::Call:
+      call(*s->call, pad);
+      return;
     }
   }
 
 private:
+  void call(const CallDesc &c, const std::string &pad) {
+    os_ << pad << "call " << c.fn << "(";
+    for (size_t i = 0; i < c.ints.size(); ++i)
+      os_ << (i ? ", " : "") << c.ints[i];
+    os_ << ")";
+    for (int b : c.reads)
+      os_ << " reads " << p_.buffers[size_t(b)].name;
+    for (int b : c.writes)
+      os_ << " writes " << p_.buffers[size_t(b)].name;
+    os_ << "\n";
+  }
+
   void conv2d(const Conv2dDesc &c, const std::string &pad) {
     static const char *const kNames[] = {"conv2d ", "conv2d_input_grad ",
                                          "conv2d_weight_grad "};

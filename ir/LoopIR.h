@@ -133,6 +133,7 @@ enum class StmtOp {
   Assign, ///< var = value
   Gemm,   ///< a contraction micro-kernel (see GemmDesc)
   Conv2d, ///< an implicit-GEMM convolution (see Conv2dDesc)
+  Call,   ///< a call into the runtime (see CallDesc)
 };
 
 struct Stmt;
@@ -187,6 +188,16 @@ struct Conv2dDesc {
   int acc_var = -1, n_var = -1, o_var = -1, oh_var = -1, ow_var = -1;
 };
 
+/// A call into the runtime's communication layer (runtime/Comm.h), for the
+/// collective ops: `void fn(const long long *ints, void *const *bufs)`,
+/// where bufs holds the pointers of `reads` then `writes`. The callee
+/// reads and writes exactly those buffers, whole, before it returns.
+struct CallDesc {
+  std::string fn;
+  std::vector<int> reads, writes;
+  std::vector<int64_t> ints;
+};
+
 struct Stmt {
   StmtOp op;
   // For:
@@ -202,6 +213,7 @@ struct Stmt {
   DType dtype = DType::F32; ///< Decl
   std::shared_ptr<GemmDesc> gemm;
   std::shared_ptr<Conv2dDesc> conv; ///< Conv2d
+  std::shared_ptr<CallDesc> call;   ///< Call
 };
 
 StmtPtr block(std::vector<StmtPtr> body);
@@ -212,6 +224,7 @@ StmtPtr decl(int var, DType t, ExprPtr init);
 StmtPtr assign(int var, ExprPtr value);
 StmtPtr gemm(GemmDesc d);
 StmtPtr conv2d(Conv2dDesc d);
+StmtPtr runtime_call(CallDesc d);
 
 // ---- Programs ---------------------------------------------------------------
 

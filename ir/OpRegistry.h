@@ -87,6 +87,9 @@ struct OpDef {
   /// True for ops whose results are written by the user (reshape, cast,
   /// constant, ...); add() then requires result types.
   bool needs_result_type = false;
+  /// True for ops that talk to other ranks (collectives): canonicalize
+  /// never folds, merges or reorders them.
+  bool communicates = false;
 };
 
 /// The definition of \p op.

@@ -14,8 +14,9 @@
 ///     splat constant -> a splat constant; select(c, x, x) -> x.
 ///  3. CSE: a node equal to an earlier one (op, operands, attributes, result
 ///     types) is replaced by it. All ops are pure, random ones included (their
-///     bits are a function of seed and offset).
-///  4. DCE: nodes whose results are unused are erased.
+///     bits are a function of seed and offset), except collectives
+///     (OpDef::communicates), which are never folded, merged or erased.
+///  4. DCE: nodes whose results are unused are erased (not collectives).
 ///
 /// Before:
 ///   %one = constant() {value = 1.0} : f32[]
@@ -113,7 +114,8 @@ Value *make_constant(Function &f, Node *at, const HostTensor &t) {
 
 bool try_fold(Function &f, Node *n) {
   if (n->op() == OpKind::Constant || n->num_operands() == 0 ||
-      n->num_results() != 1 || n->type().numel() > kMaxFoldEval)
+      n->num_results() != 1 || n->type().numel() > kMaxFoldEval ||
+      op_def(n->op()).communicates)
     return false;
   std::vector<HostTensor> args;
   for (Value *v : n->operands()) {
@@ -304,6 +306,8 @@ int eliminate_common(Function &f) {
   std::map<CseKey, Node *> seen;
   int count = 0;
   for (Node *n : f.nodes()) {
+    if (op_def(n->op()).communicates)
+      continue;
     auto [it, inserted] = seen.emplace(cse_key(n), n);
     if (inserted)
       continue;
@@ -319,6 +323,8 @@ int eliminate_dead(Function &f) {
   std::vector<Node *> nodes = f.nodes();
   for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
     Node *n = *it;
+    if (op_def(n->op()).communicates)
+      continue; // the other ranks expect it
     bool used = false;
     for (size_t i = 0; i < n->num_results(); ++i)
       used |= n->result(i)->has_uses();

@@ -63,6 +63,10 @@ void touches(const Stmt &s, Touch &t) {
     reads_of(s.conv->epilogue.get(), t.reads);
     t.writes.insert(s.conv->out);
   }
+  if (s.op == StmtOp::Call) {
+    t.reads.insert(s.call->reads.begin(), s.call->reads.end());
+    t.writes.insert(s.call->writes.begin(), s.call->writes.end());
+  }
 }
 
 bool equal(const Expr *a, const Expr *b) {

@@ -313,6 +313,11 @@ constexpr GradFn grad_sign = grad_zero, grad_floor = grad_zero,
 constexpr GradFn grad_argmax = nullptr, grad_argmin = nullptr;
 // Deliberate: no second derivative through max pooling.
 constexpr GradFn grad_max_pool2d_grad = nullptr;
+// Deliberate: collectives are inserted after autodiff (data-parallel pass),
+// so nothing differentiates through them.
+constexpr GradFn grad_all_reduce_start = nullptr,
+                 grad_all_reduce_wait = nullptr, grad_send = nullptr,
+                 grad_recv = nullptr;
 
 #define KILN_OP(Kind, name) grad_##name, // a missing grad_<op> fails to compile
 constexpr GradFn kGradRules[] = {

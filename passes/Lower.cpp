@@ -34,6 +34,11 @@ Kind kind_of(OpKind op) {
   case OpKind::MaxPool2dGrad:
   case OpKind::ScatterAdd:
     return Kind::Opaque;
+  case OpKind::AllReduceStart:
+  case OpKind::AllReduceWait:
+  case OpKind::Send:
+  case OpKind::Recv:
+    return Kind::Collective;
   default:
     return Kind::Injective;
   }
@@ -198,6 +203,8 @@ bool Lowering::must_materialize(const Value *v) const {
       return true; // a result
     ++uses;
     Kind k = kind_of(u.user->op());
+    if (k == Kind::Collective)
+      return true; // handed to the runtime as a whole buffer
     if (k == Kind::Contraction || k == Kind::Opaque) {
       // Read in place when v is a view chain over a materialized value.
       const Value *base = v;
@@ -376,6 +383,9 @@ void Lowering::emit_kernel(const Value *root, int out) {
       break;
     case Kind::Opaque:
       body = opaque_kernel(n, out);
+      break;
+    case Kind::Collective:
+      body = collective_kernel(n, out);
       break;
     }
   }

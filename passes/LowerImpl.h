@@ -18,7 +18,9 @@ using loop::ExprPtr;
 using loop::StmtPtr;
 using Index = std::vector<ExprPtr>;
 
-enum class Kind { Injective, Reduction, Contraction, Opaque };
+/// Collective: a call into the runtime's communication layer, whose
+/// operands are always whole buffers (LowerCollective.cpp).
+enum class Kind { Injective, Reduction, Contraction, Opaque, Collective };
 Kind kind_of(OpKind op);
 /// Views and sources that cost nothing to recompute in every consumer.
 bool is_cheap(OpKind op);
@@ -67,6 +69,7 @@ public:
   /// conv2d_transpose or conv2d_weight_grad as a Conv2d node (InputGrad,
   /// WeightGrad) when f32, contiguous and big enough; else nullptr.
   StmtPtr conv_grad_kernel(const Node &n, int out);
+  StmtPtr collective_kernel(const Node &n, int out);
 
   /// Row fusion (LowerRows.cpp): reductions computed per row inside the
   /// kernel of the elementwise value that consumes them.

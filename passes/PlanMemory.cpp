@@ -81,6 +81,12 @@ void walk_stmt(const StmtPtr &s, const Access &fn) {
     walk_expr(s->conv->epilogue, fn);
     fn(s->conv->out, true);
     return;
+  case StmtOp::Call:
+    for (int b : s->call->reads)
+      fn(b, false);
+    for (int b : s->call->writes)
+      fn(b, true);
+    return;
   }
 }
 

@@ -5,6 +5,7 @@
 #include "codegen/CPrinter.h"
 #include "codegen/ClangJit.h"
 #include "ir/Error.h"
+#include "runtime/Comm.h"
 #include "runtime/Executable.h"
 
 #include <algorithm>
@@ -54,6 +55,7 @@ std::unique_ptr<Executable> compile_cpu(const Function &f,
   double emit_ms = std::chrono::duration<double, std::milli>(
                        std::chrono::steady_clock::now() - t0)
                        .count();
+  comm::register_jit_symbols(); // collectives call into runtime/Comm.h
   codegen::CCompileOptions co;
   co.use_cache = options.use_cache;
   co.name = entry;

@@ -5,6 +5,7 @@
 
 #include "codegen/ClangJit.h"
 #include "ir/Error.h"
+#include "runtime/Comm.h"
 #include "runtime/Safetensors.h"
 
 #include <cstdlib>
@@ -84,6 +85,11 @@ std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
     throw Error("@" + function_->name() + " takes " +
                 std::to_string(inputs_.size()) + " inputs, got " +
                 std::to_string(inputs.size()));
+  if (first_run_) {
+    auto hook = std::move(first_run_);
+    first_run_ = nullptr;
+    hook(*this);
+  }
   std::vector<const void *> in;
   for (size_t i = 0; i < inputs.size(); ++i) {
     check_type(inputs[i], inputs_[i], "input");
@@ -104,6 +110,7 @@ std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
     return outs;
   }
   int rc = entry_(in.data(), out_ptrs.data(), arena_.data(), st.data());
+  comm::raise_if_failed(); // a collective of the step timed out
   if (rc != 0)
     throw Error(describe_run_failure(*function_, program_, rc,
                                      buffer_addresses(program_, in.data(),

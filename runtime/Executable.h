@@ -13,6 +13,7 @@
 #include "runtime/Debug.h"
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +105,12 @@ public:
   /// kiln::Error naming it and changes nothing.
   void load_state(const std::string &path);
 
+  /// Calls \p hook once, just before the first run (distributed steps
+  /// broadcast their parameters from rank 0 there, after the user set them).
+  void before_first_run(std::function<void(Executable &)> hook) {
+    first_run_ = std::move(hook);
+  }
+
   const Function &function() const { return *function_; }
   const loop::Program &program() const { return program_; }
   /// The generated source: C, or CUDA C++ for a GPU executable.
@@ -132,6 +139,7 @@ private:
   std::vector<const Value *> inputs_, state_;
   std::vector<AlignedBuffer> state_buffers_;
   ExecutableDebug debug_;
+  std::function<void(Executable &)> first_run_;
 };
 
 struct CpuCompileOptions {

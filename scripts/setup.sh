@@ -11,6 +11,8 @@ packages=(
   catch2 nlohmann-json3-dev clang-format-14
   # kiln-opt --dot output is rendered with dot -Tsvg in a lit test.
   graphviz
+  # Distributed training over MPI (optional in CMake; tests/mpi/).
+  libopenmpi-dev openmpi-bin
   # AotTest runs a cross-compiled AArch64 object under qemu (docs/aot.md).
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )

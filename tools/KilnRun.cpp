@@ -12,6 +12,7 @@
 #include "ir/Printer.h"
 #include "passes/PassManager.h"
 #include "passes/PlanMemory.h"
+#include "runtime/Comm.h"
 #include "runtime/Safetensors.h"
 #include "tools/RunDebug.h"
 #include "tools/ToolSupport.h"
@@ -67,6 +68,14 @@ options:
                      (name, producing ops, bytes, live kernels, offset), then
                      memory: arena_bytes=A lower_bound=L no_reuse=N peak_at=K
   --show N           print the first N values of each result (default 8)
+  --mpi              run a training step data parallel across the ranks of
+                     `mpirun -np N kiln-run FILE --mpi` (docs/distributed.md):
+                     each rank runs the function as written on its shard of
+                     the batch, gradients grad.<param> are averaged across
+                     ranks, params start as rank 0's. An --inputs tensor N
+                     times the input's size along axis 0 is split so that
+                     rank r takes the r-th part; random inputs differ per
+                     rank. Rank 0 prints; --bench adds communication times
   -h, --help         this text
 )";
 
@@ -82,6 +91,7 @@ struct Options {
   int64_t bench = 0, threads = 0;
   CompileOptions::Target target = CompileOptions::Target::Cpu;
   tools::DebugOptions debug;
+  bool mpi = false;
 };
 
 bool parse_int(const char *s, int64_t &out) {
@@ -161,6 +171,8 @@ int parse_args(int argc, char **argv, Options &o) {
       o.canonicalize = false;
     } else if (a == "--print-ir") {
       o.print_ir = true;
+    } else if (a == "--mpi") {
+      o.mpi = true;
     } else if (a.size() > 1 && a[0] == '-') {
       std::cerr << "kiln-run: error: unknown option '" << a
                 << "' (see kiln-run --help)\n";
@@ -174,6 +186,11 @@ int parse_args(int argc, char **argv, Options &o) {
   }
   if (o.input.empty()) {
     std::cerr << "kiln-run: error: no input file\n" << kUsage;
+    return 2;
+  }
+  if (o.mpi && (o.interpret || o.check)) {
+    std::cerr << "kiln-run: error: --mpi runs compiled code across ranks; "
+                 "--interpret and --check mean one process\n";
     return 2;
   }
   return 0;
@@ -244,9 +261,33 @@ std::unique_ptr<Module> load_module(const Options &o) {
   pm.time_passes = o.debug.time_passes;
   if (m && o.canonicalize && parse_pipeline("canonicalize", steps, err) &&
       !run_pipeline(*m, steps, pm, diags, std::cerr))
-    m.reset();
+    // --mpi: compile() finds the gradients by name before it canonicalizes.
+    if (m && o.canonicalize && !o.mpi &&
+        parse_pipeline("canonicalize", steps, err) &&
+        !run_pipeline(*m, steps, {}, diags, std::cerr))
+      m.reset();
   diags.print(std::cerr);
   return m;
+}
+
+/// --mpi: an input tensor comm::size() times the parameter's rows becomes
+/// this rank's rows.
+void shard_inputs(const Function &f, NamedTensors &tensors) {
+  int ranks = comm::size(), me = comm::rank();
+  for (auto &[name, t] : tensors) {
+    const Value *p = f.find_value(name);
+    if (!p || !p->is_param() || p->arg_kind() != ArgKind::Input ||
+        p->type().rank() == 0 || t.dtype() != p->type().dtype)
+      continue;
+    Shape whole = p->type().shape;
+    whole[0] *= ranks;
+    if (t.shape() != whole)
+      continue;
+    HostTensor part(p->type());
+    std::memcpy(part.bytes(), t.bytes() + size_t(me) * p->type().bytes(),
+                p->type().bytes());
+    t = std::move(part);
+  }
 }
 
 /// Seeded random arguments, then those named in --inputs. Prints the
@@ -256,6 +297,12 @@ bool make_args(const Function &f, const Options &o,
   std::mt19937_64 rng(o.seed);
   for (const auto &p : f.params())
     args.push_back(random_tensor(p->type(), rng, o.int_max));
+  if (o.mpi && comm::rank() > 0) { // each rank its own random batch
+    std::mt19937_64 mine(o.seed + 1000003 * uint64_t(comm::rank()));
+    for (size_t i = 0; i < args.size(); ++i)
+      if (f.param(i)->arg_kind() == ArgKind::Input)
+        args[i] = random_tensor(f.param(i)->type(), mine, o.int_max);
+  }
   size_t from_file = 0;
   if (!o.inputs.empty()) {
     NamedTensors tensors;
@@ -263,6 +310,8 @@ bool make_args(const Function &f, const Options &o,
     bind.allow_unused = o.allow_unused;
     bind.source = o.inputs;
     Status s = read_safetensors(o.inputs, tensors);
+    if (s && o.mpi)
+      shard_inputs(f, tensors);
     if (s)
       s = bind_by_name(f, tensors, args, bind, &from_file);
     if (!s) {
@@ -361,6 +410,10 @@ bool execute(const Function &f, const Options &o,
   co.canonicalize = false; // load_module already did, unless asked not to
   co.threads = int(o.threads);
   co.target = o.target;
+  // load_module already did, unless asked not to (or --mpi).
+  co.canonicalize = o.mpi && o.canonicalize;
+  co.threads = int(o.threads);
+  co.distributed.data_parallel = o.mpi;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, co);
   o.debug.add_load_phase(*exe);
@@ -381,6 +434,17 @@ bool execute(const Function &f, const Options &o,
     bench(*exe, f, args, o.bench);
   if (!o.debug.report_run(*exe))
     return false;
+  if (!o.save_state.empty() && (!o.mpi || comm::rank() == 0))
+    exe->save_state(o.save_state);
+  if (o.bench > 0)
+    bench(*exe, f, args, o.bench);
+  if (o.mpi) {
+    comm::Stats st = comm::stats();
+    std::printf("mpi: rank 0 of %d: %lld all-reduces (%lld bytes): comm "
+                "%.3f ms, waited %.3f ms, overlapped %.3f ms\n",
+                comm::size(), (long long)st.all_reduces, (long long)st.bytes,
+                st.comm_ms, st.wait_ms, st.overlapped_ms);
+  }
   return !o.check || check_results(f, o, args, results);
 }
 
@@ -398,6 +462,8 @@ bool write_outputs(const Function &f, const Options &o,
 }
 
 int run(const Options &o) {
+  if (o.mpi && comm::rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+    return 1; // rank 0 prints; errors come from every rank
   auto t_load = std::chrono::steady_clock::now();
   std::unique_ptr<Module> m = load_module(o);
   o.debug.load_ms = std::chrono::duration<double, std::milli>(
@@ -426,7 +492,8 @@ int run(const Options &o) {
     print_result(value_label(*f, i), results[i], o.show);
   if (!ok)
     return 1;
-  if (!o.outputs.empty() && !write_outputs(*f, o, results))
+  if (!o.outputs.empty() && (!o.mpi || comm::rank() == 0) &&
+      !write_outputs(*f, o, results))
     return 1;
   return 0;
 }

@@ -86,6 +86,10 @@ const OpCase kOpCases[] = {
     {"%x: f32[1,3,8,8]", "%r = avg_pool2d(%x) {kernel = [3, 3], stride = [1, 1], padding = [1, 1], count_include_pad = false} : f32[1,3,8,8]"},
     {"%x: f32[1,4,8,8], %g: f32[1,6,4,4]", "%r = conv2d_weight_grad(%x, %g) {kernel = [3, 3], stride = [2, 2], padding = [1, 1], dilation = [1, 1], groups = 2} : f32[6,2,3,3]"},
     {"%x: f32[1,3,8,8], %g: f32[1,3,4,4]", "%r = max_pool2d_grad(%x, %g) {kernel = [2, 2], stride = [2, 2], padding = [0, 0]} : f32[1,3,8,8]"},
+    {"%g: f32[4], %h: f32[2,3]", "%r = all_reduce_start(%g, %h) {bucket = 3, average = false} : i32[]"},
+    {"%t: i32[], %g: f64[4]", "%r = all_reduce_wait(%t, %g) : f64[4]"},
+    {"%x: f32[4]", "%r = send(%x) {peer = 1, tag = 2} : i32[]"},
+    {"", "%r = recv() {peer = 0, tag = 5} : f32[2,3]"},
 };
 // clang-format on
 
