@@ -83,6 +83,10 @@ void gather(const StmtPtr &s, Facts &f) {
     break;
   case StmtOp::Block:
     break;
+  case StmtOp::Call:
+    throw Error("cuda: " + s->call->fn +
+                ": the collective ops have no CUDA lowering yet (NCCL is not "
+                "wired; docs/distributed.md)");
   }
   for (const StmtPtr &c : s->body)
     gather(c, f);
@@ -616,6 +620,8 @@ private:
     case StmtOp::Gemm:
     case StmtOp::Conv2d:
       KILN_UNREACHABLE("a contraction inside a loop nest");
+    case StmtOp::Call:
+      KILN_UNREACHABLE("gather() rejects runtime calls");
     }
   }
 

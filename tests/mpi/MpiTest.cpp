@@ -113,7 +113,7 @@ int dp_mlp() {
     ref->run(batch(s, 0, kBatch));
 
   double worst = 0;
-  for (const std::string &name :
+  for (std::string name :
        {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) {
     double rel =
         relative_difference(exe->get_state(name), ref->get_state(name));
@@ -214,7 +214,7 @@ int pipeline() {
                   std::to_string(l) + ", unpartitioned " +
                   std::to_string(want));
   }
-  for (const std::string &name : {"fc1.weight", "fc2.weight"}) {
+  for (std::string name : {"fc1.weight", "fc2.weight"}) {
     if (p.stage_of(name) != comm::rank())
       continue;
     double rel = relative_difference(p.get_param(name), ref->get_state(name));
