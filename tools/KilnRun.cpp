@@ -259,13 +259,11 @@ std::unique_ptr<Module> load_module(const Options &o) {
   std::vector<PassStep> steps;
   PassManagerOptions pm;
   pm.time_passes = o.debug.time_passes;
-  if (m && o.canonicalize && parse_pipeline("canonicalize", steps, err) &&
+  // --mpi: compile() finds the gradients by name before it canonicalizes.
+  if (m && o.canonicalize && !o.mpi &&
+      parse_pipeline("canonicalize", steps, err) &&
       !run_pipeline(*m, steps, pm, diags, std::cerr))
-    // --mpi: compile() finds the gradients by name before it canonicalizes.
-    if (m && o.canonicalize && !o.mpi &&
-        parse_pipeline("canonicalize", steps, err) &&
-        !run_pipeline(*m, steps, {}, diags, std::cerr))
-      m.reset();
+    m.reset();
   diags.print(std::cerr);
   return m;
 }
@@ -407,12 +405,11 @@ bool execute(const Function &f, const Options &o,
   }
   CompileOptions co;
   o.debug.apply(co);
-  co.canonicalize = false; // load_module already did, unless asked not to
-  co.threads = int(o.threads);
-  co.target = o.target;
-  // load_module already did, unless asked not to (or --mpi).
+  // load_module already did, unless asked not to (or --mpi: compile()
+  // finds the gradients by name before it canonicalizes).
   co.canonicalize = o.mpi && o.canonicalize;
   co.threads = int(o.threads);
+  co.target = o.target;
   co.distributed.data_parallel = o.mpi;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, co);
@@ -428,16 +425,12 @@ bool execute(const Function &f, const Options &o,
   results = exe->run_all(copy);
   if (!o.debug.report_probes(results))
     return false;
-  if (!o.save_state.empty())
+  if (!o.save_state.empty() && (!o.mpi || comm::rank() == 0))
     exe->save_state(o.save_state);
   if (o.bench > 0)
     bench(*exe, f, args, o.bench);
   if (!o.debug.report_run(*exe))
     return false;
-  if (!o.save_state.empty() && (!o.mpi || comm::rank() == 0))
-    exe->save_state(o.save_state);
-  if (o.bench > 0)
-    bench(*exe, f, args, o.bench);
   if (o.mpi) {
     comm::Stats st = comm::stats();
     std::printf("mpi: rank 0 of %d: %lld all-reduces (%lld bytes): comm "
