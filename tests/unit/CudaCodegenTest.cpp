@@ -15,10 +15,13 @@
 #include "ir/Parser.h"
 #include "passes/PassManager.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <unistd.h>
 
 using namespace kiln;
 
@@ -213,4 +216,46 @@ TEST_CASE("print cuda", "[.print-cuda]") {
     std::cout << "// launch " << l.kernel << " grid " << l.grid << "x"
               << l.grid_y << "x" << l.grid_z << " block " << l.block << ": "
               << l.what << "\n";
+}
+
+TEST_CASE("cuda codegen: NVRTC cache, PTX fallback and bad archs",
+          "[cuda-codegen]") {
+  if (!codegen::nvrtc_available())
+    return;
+  codegen::CudaProgram p = cuda_program(R"(
+func @e(%x: f32[100]) -> (f32[100]) {
+  %y = exp(%x) : f32[100]
+  return %y
+})");
+  std::string dir = "/tmp/kiln_nvrtc_cache_test_" + std::to_string(::getpid());
+  codegen::NvrtcOptions o;
+  o.arch = "sm_90";
+  o.cache_dir = dir;
+  codegen::NvrtcResult cold, warm;
+  REQUIRE(codegen::nvrtc_compile(p.source, o, cold).is_ok());
+  REQUIRE(codegen::nvrtc_compile(p.source, o, warm).is_ok());
+  if (std::getenv("KILN_CACHE") == nullptr) {
+    CHECK_FALSE(cold.cache_hit);
+    CHECK(warm.cache_hit);
+    CHECK(warm.image == cold.image);
+  }
+  // A newer arch than NVRTC knows: PTX for the newest one it supports.
+  std::vector<int> archs = codegen::nvrtc_supported_archs();
+  REQUIRE(!archs.empty());
+  int newest = *std::max_element(archs.begin(), archs.end());
+  codegen::NvrtcResult ptx;
+  o.arch = "sm_" + std::to_string(newest + 100);
+  o.use_cache = false;
+  REQUIRE(codegen::nvrtc_compile(p.source, o, ptx).is_ok());
+  CHECK(ptx.is_ptx);
+  CHECK(ptx.arch == "compute_" + std::to_string(newest));
+  CHECK(ptx.image.find(".entry kiln_e_k0_0") != std::string::npos);
+  CHECK(ptx.image.back() == '\0');
+  o.arch = "sm90";
+  Status bad = codegen::nvrtc_compile(p.source, o, ptx);
+  CHECK(bad.message().find("bad CUDA architecture 'sm90'") == 0);
+  o.arch = "sm_10";
+  bad = codegen::nvrtc_compile(p.source, o, ptx);
+  CHECK(bad.message().find("older than NVRTC") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
