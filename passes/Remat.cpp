@@ -13,19 +13,22 @@
 ///       ... equal-weight segments a dynamic program finds the splits of
 ///       least checkpoint bytes; the k of least modelled peak (checkpoints
 ///       plus the largest segment) wins, about sqrt(N) on a chain. After
-///       the last split nothing is recomputed.
+///       the last split only cheap values are recomputed.
 ///     - Cheap values (elementwise, casts, views) are never checkpoints:
 ///       they are recomputed from the nearest kept, reduction or
-///       contraction values (keep_cheap_policy).
-///     - budget: candidate keep sets (none, cheap, and the segmentings with
-///       either tail) are applied to copies, lowered and planned by
-///       plan_memory; the fitting one with the least recompute FLOPs wins
-///       (passes/RematBudget.cpp).
+///       contraction values no more than 16 positions back
+///       (keep_cheap_policy).
+///     - budget: candidate plans (none, cheap, every segmenting, partial
+///       and two-level segmentings) are applied to copies, lowered and
+///       planned by plan_memory in order of recompute FLOPs; the first that
+///       fits wins (passes/RematBudget.cpp).
 ///  3. Apply: each backward operand that is a forward value not kept is
 ///     replaced by a clone, built just before its first backward use with
 ///     the clones its own operands need (a whole segment, from its
 ///     checkpoint, when its first saved value is first needed) and shared
 ///     by the later backward uses. A clone of %h is named %h.remat.
+///  4. Move the optimizer's update chains up to just after their gradients
+///     (passes/RematSchedule.cpp).
 ///
 /// Before (a chain; -p 'remat{sqrt_n}' on a longer one):
 ///   %h = matmul(%x, %w) : f32[4,4]

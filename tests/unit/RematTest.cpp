@@ -210,6 +210,11 @@ TEST_CASE("remat: budget mode never exceeds its budget and prefers the "
         CHECK_THAT(e.what(), Catch::Contains("smallest arena found is"));
       }
     }
+    // Never worse than sqrt_n at sqrt_n's memory.
+    RematReport sq;
+    int64_t sqrt_n = planned_arena(f, RematPolicy::sqrt_n(), &sq);
+    CHECK(planned_arena(f, RematPolicy::budget(sqrt_n), &r) <= sqrt_n);
+    CHECK(r.recompute_flops <= sq.recompute_flops);
   }
 }
 
