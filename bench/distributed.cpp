@@ -122,7 +122,7 @@ nlohmann::json bench(const std::string &name, const Options &o) {
       {"workload", name},
       {"ranks", ranks},
       {"data_parallel", !o.plain},
-      {"batch_per_rank", f.params()[0]->type().shape[0]},
+      {"batch_per_rank", in[0].shape()[0]}, // x or tokens: [batch, ...]
       {"runs", o.runs},
       {"step_ms_median", ms[ms.size() / 2]},
       {"step_ms_min", ms.front()},
