@@ -642,4 +642,14 @@ CudaProgram emit_cuda(const loop::Program &p, const std::string &entry) {
   return CudaWriter(p, c_identifier(entry) + "_").run();
 }
 
+std::string cuda_listing(const loop::Program &p, const std::string &entry) {
+  CudaProgram cp = emit_cuda(p, entry);
+  std::string s = cp.source;
+  for (const CudaLaunch &l : cp.launches)
+    s += "// launch " + l.kernel + " grid " + std::to_string(l.grid) + "x" +
+         std::to_string(l.grid_y) + "x" + std::to_string(l.grid_z) + " block " +
+         std::to_string(l.block) + ": " + l.what + "\n";
+  return s;
+}
+
 } // namespace kiln::codegen

@@ -53,4 +53,8 @@ struct CudaProgram {
 /// them as device-to-device copies after the launches.
 CudaProgram emit_cuda(const loop::Program &p, const std::string &entry);
 
+/// emit_cuda's source followed by its launches as comments (grid, block and
+/// mapping of each), for reading: kiln-opt --emit=cuda, kiln-run --emit-cuda.
+std::string cuda_listing(const loop::Program &p, const std::string &entry);
+
 } // namespace kiln::codegen

@@ -160,17 +160,6 @@ int parse_args(int argc, char **argv, Options &o) {
   }
   return 0;
 }
-/// The CUDA source of \p p, then its launches as comments.
-std::string cuda_listing(const loop::Program &p, const std::string &entry) {
-  codegen::CudaProgram cp = codegen::emit_cuda(p, entry);
-  std::string s = cp.source;
-  for (const codegen::CudaLaunch &l : cp.launches)
-    s += "// launch " + l.kernel + " grid " + std::to_string(l.grid) + "x" +
-         std::to_string(l.grid_y) + "x" + std::to_string(l.grid_z) + " block " +
-         std::to_string(l.block) + ": " + l.what + "\n";
-  return s;
-}
-
 /// Parses, verifies, runs the pipeline over and prints one chunk; returns
 /// false when it reported errors.
 bool process(const tools::Chunk &chunk, const std::string &filename,
@@ -195,7 +184,7 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   for (const auto &f : m->functions()) {
     loop::Program p = lower(*f, lo);
     if (o.emit == "cuda")
-      out << cuda_listing(p, "kiln_" + f->name());
+      out << codegen::cuda_listing(p, "kiln_" + f->name());
     else if (o.emit == "dot")
       out << to_dot(*f, p);
     else if (o.emit != "kir")

@@ -411,6 +411,8 @@ bool execute(const Function &f, const Options &o,
   co.threads = int(o.threads);
   co.target = o.target;
   co.distributed.data_parallel = o.mpi;
+  if (!o.debug.write_cuda(f, co))
+    return false;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, co);
   o.debug.add_load_phase(*exe);

@@ -4,6 +4,7 @@
 #include "tools/RunDebug.h"
 
 #include "codegen/CPrinter.h"
+#include "codegen/CudaPrinter.h"
 #include "ir/Interpreter.h"
 #include "passes/Probes.h"
 #include "runtime/Profile.h"
@@ -35,6 +36,9 @@ debugging (docs/debugging.md):
                      and GB/s; also prints the kernels, slowest first
   --time-passes      print where the compile time went
   --emit-c DIR       write the generated C (one file, DIR/FUNC.c)
+  --emit-cuda DIR    write the CUDA C the cuda target would compile, with
+                     each launch's grid and block (DIR/FUNC.cu; no GPU
+                     needed)
 )";
 
 int DebugOptions::parse(int argc, char **argv, int &i) {
@@ -45,7 +49,7 @@ int DebugOptions::parse(int argc, char **argv, int &i) {
   } else if (a == "--time-passes") {
     time_passes = true;
   } else if (a == "--probe" || a == "--dump" || a == "--profile" ||
-             a == "--emit-c") {
+             a == "--emit-c" || a == "--emit-cuda") {
     if (!has_value) {
       std::cerr << "kiln-run: error: " << a << " needs a value\n";
       return 2;
@@ -54,7 +58,10 @@ int DebugOptions::parse(int argc, char **argv, int &i) {
     if (a == "--probe")
       probes.push_back(v);
     else
-      (a == "--dump" ? dump_dir : a == "--profile" ? profile : emit_c_dir) = v;
+      (a == "--dump"      ? dump_dir
+       : a == "--profile" ? profile
+       : a == "--emit-c"  ? emit_c_dir
+                          : emit_cuda_dir) = v;
   } else {
     return 0;
   }
@@ -252,6 +259,21 @@ bool DebugOptions::report_run(const Executable &exe) const {
       return false;
     std::fprintf(stderr, "kiln-run: wrote %s\n", path.c_str());
   }
+  return true;
+}
+
+bool DebugOptions::write_cuda(const Function &f,
+                              const CompileOptions &co) const {
+  if (emit_cuda_dir.empty())
+    return true;
+  std::error_code ec;
+  std::filesystem::create_directories(emit_cuda_dir, ec);
+  loop::Program p =
+      lower(f, lower_options_for(CompileOptions::Target::Cuda, co.lower));
+  std::string path = emit_cuda_dir + "/" + f.name() + ".cu";
+  if (!write_file(path, codegen::cuda_listing(p, "kiln_" + f.name())))
+    return false;
+  std::fprintf(stderr, "kiln-run: wrote %s\n", path.c_str());
   return true;
 }
 

@@ -1,7 +1,7 @@
 /// \file
 /// kiln-run's debugging options (docs/debugging.md): --probe, --dump,
-/// --check-numerics, --profile, --time-passes, --emit-c. Kept apart from
-/// KilnRun.cpp so that the tool's main stays a thin list of steps.
+/// --check-numerics, --profile, --time-passes, --emit-c, --emit-cuda. Kept
+/// apart from KilnRun.cpp so that the tool's main stays a thin list of steps.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -17,7 +17,7 @@ extern const char *kDebugUsage;
 
 struct DebugOptions {
   std::vector<std::string> probes;
-  std::string dump_dir, profile, emit_c_dir;
+  std::string dump_dir, profile, emit_c_dir, emit_cuda_dir;
   bool check_numerics = false, time_passes = false;
   /// Milliseconds kiln-run spent parsing, verifying and canonicalizing
   /// before kiln::compile (set by kiln-run).
@@ -42,6 +42,10 @@ struct DebugOptions {
   /// After a compiled run: --time-passes and --profile tables and files,
   /// --emit-c. False after printing an error.
   bool report_run(const Executable &exe) const;
+  /// --emit-cuda: lowers \p f for the CUDA target as kiln::compile would
+  /// with \p co and writes DIR/FUNC.cu (kernels, then their launches as
+  /// comments). Needs no GPU. False after printing an error.
+  bool write_cuda(const Function &f, const CompileOptions &co) const;
 };
 
 /// Writes \p t to \p path as a NumPy .npy file (bf16 is widened to f32,
