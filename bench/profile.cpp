@@ -20,13 +20,7 @@ void profile_kernels(const Function &f, const std::vector<HostTensor> &args,
   std::unique_ptr<Executable> exe = compile(f, o);
   std::printf("compile phases of the profiled build:\n%s",
               compile_phase_table(*exe).c_str());
-  std::vector<HostTensor> inputs;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (f.param(i)->arg_kind() == ArgKind::Input)
-      inputs.push_back(args[i]);
-    else
-      exe->set_state(f.param(i)->name(), args[i]);
-  }
+  std::vector<HostTensor> inputs = exe->bind(args);
   const std::vector<loop::Kernel> &ks = exe->program().kernels;
   std::vector<double> sum(ks.size(), 0.0);
   exe->run(inputs);

@@ -221,13 +221,7 @@ Row bench_one(const std::string &name, const Options &opt) {
   row.arena_bytes = exe->arena_bytes();
   std::vector<HostTensor> args =
       make_args(f, *m.graph, int_bound(name, opt.reduced), 42);
-  std::vector<HostTensor> inputs;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (f.param(i)->arg_kind() == ArgKind::Input)
-      inputs.push_back(args[i]);
-    else
-      exe->set_state(f.param(i)->name(), args[i]);
-  }
+  std::vector<HostTensor> inputs = exe->bind(args);
   auto t0 = std::chrono::steady_clock::now();
   std::vector<HostTensor> first = exe->run(inputs);
   row.first_s = seconds_since(t0);

@@ -240,23 +240,7 @@ std::string resolved_cache_dir(const CCompileOptions &opts) {
 
 Status jit_compile_c(const std::string &source, const CCompileOptions &opts,
                      std::unique_ptr<JitModule> &out, CompileStats *stats) {
-  auto t0 = Clock::now();
-  detail::init_llvm_once(); // a cache hit needs the target for LLJIT too
-  CompileStats local;
-  std::string object;
-  Status s = compile_object(source, opts, object, local);
-  std::unique_ptr<JitModule::Impl> impl;
-  if (s) {
-    auto t1 = Clock::now();
-    s = load_objects({object}, opts.name, impl);
-    local.load_ms = ms_since(t1);
-  }
-  local.total_ms = ms_since(t0);
-  if (stats)
-    *stats = local;
-  if (s)
-    out.reset(new JitModule(std::move(impl)));
-  return s;
+  return jit_compile_c_parts({source}, opts, out, stats);
 }
 
 Status jit_compile_c_parts(const std::vector<std::string> &sources,
@@ -269,15 +253,20 @@ Status jit_compile_c_parts(const std::vector<std::string> &sources,
   std::vector<std::string> objects(n);
   std::vector<CompileStats> part_stats(n);
   std::vector<Status> status(n);
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < n; ++i)
-    threads.emplace_back([&, i] {
-      CCompileOptions o = opts;
-      o.name = opts.name + (i ? "_" + std::to_string(i) : "");
-      status[i] = compile_object(sources[i], o, objects[i], part_stats[i]);
-    });
-  for (std::thread &t : threads)
-    t.join();
+  auto part = [&](size_t i) {
+    CCompileOptions o = opts;
+    o.name = opts.name + (i ? "_" + std::to_string(i) : "");
+    status[i] = compile_object(sources[i], o, objects[i], part_stats[i]);
+  };
+  if (n == 1) {
+    part(0); // one unit: no thread
+  } else {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < n; ++i)
+      threads.emplace_back(part, i);
+    for (std::thread &t : threads)
+      t.join();
+  }
   CompileStats local;
   local.cache_hit = true;
   for (size_t i = 0; i < n; ++i) {

@@ -120,7 +120,7 @@ std::vector<HostTensor> Executable::run(const std::vector<HostTensor> &inputs) {
   return outs;
 }
 
-std::vector<HostTensor> Executable::run_all(std::vector<HostTensor> &args) {
+std::vector<HostTensor> Executable::bind(const std::vector<HostTensor> &args) {
   const auto &params = function_->params();
   if (args.size() != params.size())
     throw Error("@" + function_->name() + " has " +
@@ -134,7 +134,12 @@ std::vector<HostTensor> Executable::run_all(std::vector<HostTensor> &args) {
     else
       set_state(params[i]->name(), args[i]);
   }
-  std::vector<HostTensor> plain = run(inputs);
+  return inputs;
+}
+
+std::vector<HostTensor> Executable::run_all(std::vector<HostTensor> &args) {
+  const auto &params = function_->params();
+  std::vector<HostTensor> plain = run(bind(args));
   std::vector<HostTensor> all;
   size_t next = 0;
   for (size_t i = 0; i < function_->results().size(); ++i) {

@@ -88,6 +88,11 @@ public:
   /// params and state back into \p args, and returns every result in
   /// return order (an update result as the value it stored).
   std::vector<HostTensor> run_all(std::vector<HostTensor> &args);
+  /// Takes \p args in the interpreter's convention (one tensor per
+  /// parameter, in order): sets the params and state from it and returns
+  /// the plain inputs, ready for run(). Throws kiln::Error on a count or
+  /// type mismatch.
+  std::vector<HostTensor> bind(const std::vector<HostTensor> &args);
 
   /// Names of the {param}/{state} parameters, in order.
   std::vector<std::string> state_names() const;
