@@ -9,6 +9,7 @@
 #include "codegen/GemmContraction.h"
 #include "ir/Error.h"
 
+#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -74,6 +75,120 @@ std::string gather_pack(const Conv2dSpec &s) {
   }
 )",
                    {});
+}
+
+/// The vector width of the row-wise im2col packing of \p s: the widest power
+/// of two up to \p vw that divides W, when whole input rows can be copied
+/// with shifted vectors (stride_w 1 and OW == W, every window offset kw*dil_w
+/// - pad_w under it), else 0.
+int64_t row_vector(const Conv2dSpec &s, int vw) {
+  const int64_t span = s.dil_w * (s.KW - 1);
+  if (s.stride_w != 1 || span != 2 * s.pad_w)
+    return 0;
+  int64_t u = vw;
+  while (u >= 4 && s.W % u != 0)
+    u /= 2;
+  return u >= 4 && s.pad_w < u && span - s.pad_w < u ? u : 0;
+}
+
+/// The vector of im2col row (kh, kw) covering output columns m*u .. m*u+u-1
+/// of an output row, from the input row's vectors X0..: a window at offset
+/// d = kw*dil_w - pad_w, zeros beyond the row.
+std::string row_window(int64_t m, int64_t d, int64_t u, int64_t nv) {
+  auto x = [&](int64_t i) {
+    return i < 0 || i >= nv ? std::string("Z") : "X" + std::to_string(i);
+  };
+  if (d == 0)
+    return x(m);
+  const int64_t lo = d > 0 ? m : m - 1, first = d > 0 ? d : u + d;
+  std::string r = "__builtin_shufflevector(" + x(lo) + ", " + x(lo + 1);
+  for (int64_t i = 0; i < u; ++i)
+    r += ", " + std::to_string(first + i);
+  return r + ")";
+}
+
+/// The packing loop of the im2col panel when each tile is whole output rows
+/// of one image (row_vector(s) = u > 0, NR a multiple of OW dividing OH*OW,
+/// KC and so every block start a multiple of KW): per (channel, kh) and
+/// output row, the input row is loaded once as W/u vectors and each kw's
+/// im2col row stored as shifted windows of them (two-source shuffles), a
+/// row in the padding as zeros. No per-element index arithmetic, no calls.
+std::string row_pack(const Conv2dSpec &s, int64_t u, int64_t nr) {
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  const int64_t nv = s.W / u;
+  std::ostringstream loads, stores, zeros;
+  loads << "        const @NAME@_rv Z = {0}";
+  for (int64_t m = 0; m < nv; ++m)
+    loads << ", X" << m << " = *(const @NAME@_ru *)(xr + " << m * u << ")";
+  loads << ";\n";
+  for (int64_t kw = 0; kw < s.KW; ++kw)
+    for (int64_t m = 0; m < nv; ++m) {
+      std::string at = "(q + " + std::to_string(kw * nr + m * u) + ")";
+      stores << "        *(@NAME@_ru *)" << at << " = "
+             << row_window(m, kw * s.dil_w - s.pad_w, u, nv) << ";\n";
+      zeros << "        *(@NAME@_ru *)" << at << " = Z;\n";
+    }
+  return fill_conv(
+      s,
+      R"(  long img_ = b_ / @G@ + j0 / @P@, g_ = b_ % @G@, oh0_ = j0 % @P@ / @OW@;
+  const float *restrict xg = x + (img_ * @C@ + g_ * @CG@) * @HW@;
+  for (long k = 0; k < kc; k += @KW@) {
+    long kk = pc + k, kh = kk % @KHW@ / @KW@;
+    const float *restrict xc = xg + kk / @KHW@ * @HW@;
+    for (long r = 0; r < @R@; ++r) {
+      long ih = (oh0_ + r) * @SH@ - @PH@ + kh * @DH@;
+      float *restrict q = p + k * @NRL@ + r * @OW@;
+      if ((unsigned long)ih >= (unsigned long)@H@) {
+        const @NAME@_rv Z = {0};
+@ZEROS@      } else {
+        const float *restrict xr = xc + ih * @W@;
+@LOADS@@STORES@      }
+    }
+  }
+)",
+      {{"LOADS", loads.str()},
+       {"STORES", stores.str()},
+       {"ZEROS", zeros.str()},
+       {"R", str(nr / ow)},
+       {"NRL", str(nr)}});
+}
+
+/// The vector types row_pack uses.
+std::string row_types(const Conv2dSpec &s, int64_t u) {
+  return fill_conv(
+      s, R"(typedef float @NAME@_rv __attribute__((vector_size(@UB@)));
+typedef float @NAME@_ru __attribute__((vector_size(@UB@), aligned(4)));
+)",
+      {{"UB", std::to_string(4 * u)}});
+}
+
+/// The epilogue of one tile row, run by run along output rows: n, o and oh
+/// are fixed within a run and ow counts up, so the epilogue's loads (a
+/// residual, say) are contiguous and vectorize.
+std::string epilogue_row(const Conv2dSpec &s, const std::string &o) {
+  return fill_conv(
+      s,
+      R"(                long t_ = 0, n_ = b_ / @G@ + j0 / @P@, q_ = j0 % @P@;
+                long oh_ = q_ / @OW@, w0_ = q_ % @OW@;
+                while (t_ < nr) {
+                  long run_ = @OW@ - w0_ < nr - t_ ? @OW@ - w0_ : nr - t_;
+                  float *restrict cq_ = cr + t_;
+#pragma omp simd
+                  for (long u_ = 0; u_ < run_; ++u_) {
+                    long ow_ = w0_ + u_;
+                    float acc = cq_[u_];
+                    cq_[u_] = @EXPR@;
+                  }
+                  t_ += run_;
+                  w0_ = 0;
+                  if (++oh_ == @OH@) {
+                    oh_ = 0;
+                    ++n_;
+                  }
+                }
+)",
+      {{"EXPR", s.epilogue("n_", o, "oh_", "ow_", "acc")}});
 }
 
 } // namespace
@@ -214,6 +329,13 @@ Contraction conv2d_contraction(const Conv2dSpec &s, bool merge) {
                  const std::string &n) {
       return s.name + "_x(x, " + b + ", " + kk + ", " + n + ")";
     };
+    // KC: whole input channels (every block starts at kw = kh = 0), as
+    // few blocks as keep a block within 576 (the C tile is re-read once per
+    // block), split evenly.
+    if (t.kc == 0) {
+      const int64_t khw = s.KH * s.KW, blocks = (cg * khw + 575) / 576;
+      t.kc = int((cg + blocks - 1) / blocks * khw);
+    }
   }
   c.c_base = [=](const std::string &b) {
     return "out + (" + b + ") / " + str(g) + " * " + str(s.O * p) + " + (" + b +
@@ -233,9 +355,19 @@ Contraction conv2d_contraction(const Conv2dSpec &s, bool merge) {
           "((" + j + ") % " + str(p) + " / " + str(ow) + ")",
           "((" + j + ") % " + str(ow) + ")", acc);
     };
+  if (s.epilogue)
+    c.epilogue_row = [=](const std::string &i) {
+      return epilogue_row(s, "((b_) % " + str(g) + " * " + str(og) + " + " + i +
+                                 ")");
+    };
   c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
   if (merge && use_direct_path(c))
     return conv2d_contraction(s, false);
+  const int64_t u = is_pointwise(s) ? 0 : row_vector(s, c.vw);
+  if (u > 0 && c.t.nr % ow == 0 && p % c.t.nr == 0 && c.t.kc % s.KW == 0) {
+    c.helpers += row_types(s, u);
+    c.b_pack_body = row_pack(s, u, c.t.nr);
+  }
   return c;
 }
 

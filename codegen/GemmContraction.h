@@ -47,6 +47,12 @@ struct Contraction {
   std::function<std::string(const std::string &)> c_col;
   int64_t ldc = 1;     ///< row stride of the output
   EpilogueFn epilogue; ///< (b, i, j, acc), may be empty
+  /// Optional, with epilogue: the packed kernel's statements applying the
+  /// epilogue to output row i (a C expression) of a tile, whose nr columns
+  /// from j0 are cr[0..nr) (locals b_, j0, nr and cr in scope). It replaces
+  /// the loop over epilogue(b_, i, j0 + jj, acc): a convolution walks the
+  /// tile by output rows so that each run's indices are affine in ow.
+  std::function<std::string(const std::string &)> epilogue_row;
   int vw = 16;
   GemmTiling t; ///< complete (no zeros)
 };

@@ -225,19 +225,22 @@ std::string pack_b(const Contraction &c) {
 std::string epilogue_pass(const Contraction &c) {
   if (!c.epilogue)
     return "";
-  return fill(R"(            if (pc + kc == @K@)
-              for (long ii = 0; ii < mr; ++ii) {
-                float *restrict cr = cp + ii * @LDC@;
-#pragma omp simd
+  std::string row =
+      c.epilogue_row
+          ? c.epilogue_row("(i0 + ii)")
+          : fill(R"(#pragma omp simd
                 for (long jj = 0; jj < nr; ++jj) {
                   float acc = cr[jj];
                   cr[jj] = @EXPR@;
                 }
-              }
 )",
-              {{"EXPR", c.epilogue("b_", "(i0 + ii)", "(j0 + jj)", "acc")},
-               {"K", str(c.K)},
-               {"LDC", str(c.ldc)}});
+                 {{"EXPR", c.epilogue("b_", "(i0 + ii)", "(j0 + jj)", "acc")}});
+  return fill(R"(            if (pc + kc == @K@)
+              for (long ii = 0; ii < mr; ++ii) {
+                float *restrict cr = cp + ii * @LDC@;
+@ROW@              }
+)",
+              {{"ROW", row}, {"K", str(c.K)}, {"LDC", str(c.ldc)}});
 }
 
 /// The micro-tile loops of one (A block, B column range) task.

@@ -224,25 +224,34 @@ TEST_CASE("gemm: invalid specs are rejected", "[gemm]") {
 
 namespace {
 
-/// Runs emit_conv2d(s) with a per-channel bias + relu epilogue and checks
-/// it against a direct double loop.
+/// Runs emit_conv2d(s) with a per-channel bias + residual + relu epilogue
+/// (the residual read at every (n, o, oh, ow)) and checks it against a
+/// direct double loop.
 void check_conv(Conv2dSpec s) {
-  s.extra_params = "const float *restrict bias";
-  s.epilogue = [](const std::string &, const std::string &o,
-                  const std::string &, const std::string &,
-                  const std::string &acc) {
-    return "__builtin_fmaxf(" + acc + " + bias[" + o + "], 0.0f)";
-  };
   int64_t oh = 0, ow = 0;
   conv2d_output_size(s, oh, ow);
+  s.extra_params = "const float *restrict bias, const float *restrict residual";
+  s.epilogue = [o_ = s.O, oh_ = oh,
+                ow_ = ow](const std::string &n, const std::string &o,
+                          const std::string &y, const std::string &z,
+                          const std::string &acc) {
+    std::string at = "((" + n + " * " + std::to_string(o_) + " + " + o +
+                     ") * " + std::to_string(oh_) + " + " + y + ") * " +
+                     std::to_string(ow_) + " + " + z;
+    return "__builtin_fmaxf(" + acc + " + bias[" + o + "] + residual[" + at +
+           "], 0.0f)";
+  };
   const int64_t cg = s.C / s.groups, og = s.O / s.groups;
   auto x = random_vec<float>(s.N * s.C * s.H * s.W, 4);
   auto w = random_vec<float>(s.O * cg * s.KH * s.KW, 5);
   auto bias = random_vec<float>(s.O, 6);
+  auto residual = random_vec<float>(s.N * s.O * oh * ow, 7);
   std::vector<float> out(s.N * s.O * oh * ow, -7.f);
   auto mod = jit(emit_conv2d(s), s.name);
-  using Fn = void(const float *, const float *, float *, const float *);
-  mod->lookup_fn<Fn>(s.name)(x.data(), w.data(), out.data(), bias.data());
+  using Fn =
+      void(const float *, const float *, float *, const float *, const float *);
+  mod->lookup_fn<Fn>(s.name)(x.data(), w.data(), out.data(), bias.data(),
+                             residual.data());
   int64_t bad = 0;
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t o = 0; o < s.O; ++o)
@@ -260,8 +269,9 @@ void check_conv(Conv2dSpec s) {
                 ref += double(x[((n * s.C + ci) * s.H + ih) * s.W + iw]) *
                        w[((o * cg + c) * s.KH + kh) * s.KW + kw];
               }
-          ref = std::max(ref + bias[o], 0.0);
-          double got = out[((n * s.O + o) * oh + y) * ow + z];
+          const int64_t at = ((n * s.O + o) * oh + y) * ow + z;
+          ref = std::max(ref + bias[o] + residual[size_t(at)], 0.0);
+          double got = out[size_t(at)];
           if (!(std::fabs(got - ref) <= 1e-4 * (std::fabs(ref) + 1)) &&
               bad++ < 3)
             WARN("out[" << n << "][" << o << "][" << y << "][" << z
@@ -319,6 +329,40 @@ TEST_CASE("conv2d: images side by side along N", "[gemm][conv]") {
   check_conv(s);
   s = conv(2, 8, 8, 20, 3); // 8 lanes
   s.pad_h = s.pad_w = 1;
+  s.vector_width = 8;
+  check_conv(s);
+}
+
+TEST_CASE("conv2d: whole input rows packed by shifted vectors",
+          "[gemm][conv]") {
+  // Stride 1 along w, OW == W: the im2col rows are shifted windows of the
+  // input row's vectors (16, 8 or 4 lanes as W allows), padding rows zero.
+  for (int64_t hw : {32, 16, 8, 4}) {
+    Conv2dSpec s = conv(2, 5, hw, 13, 3);
+    s.pad_h = s.pad_w = 1;
+    INFO("3x3 at " << hw);
+    check_conv(s);
+  }
+  Conv2dSpec s = conv(2, 3, 16, 14, 5); // 5x5 padding 2
+  s.pad_h = s.pad_w = 2;
+  check_conv(s);
+  s = conv(2, 4, 16, 12, 3); // dilation 2, stride 2 along h only
+  s.dil_h = s.dil_w = 2;
+  s.pad_h = s.pad_w = 2;
+  s.stride_h = 2;
+  check_conv(s);
+  s = conv(1, 6, 32, 20, 3); // one image: tiles within the image
+  s.pad_h = s.pad_w = 1;
+  check_conv(s);
+  s = conv(2, 160, 8, 24, 3); // C*9 = 1440: three KC blocks of 54 channels
+  s.pad_h = s.pad_w = 1;
+  check_conv(s);
+  s = conv(2, 8, 12, 20, 3); // W = 12: 16-column tiles straddle rows
+  s.pad_h = s.pad_w = 1;
+  check_conv(s);
+  s = conv(2, 6, 16, 20, 3); // 8 lanes
+  s.pad_h = s.pad_w = 1;
+  s.groups = 2;
   s.vector_width = 8;
   check_conv(s);
 }
