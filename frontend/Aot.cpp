@@ -48,41 +48,6 @@ void check_initial_state(const Function &f,
                   type_str(state[i]->type()));
 }
 
-/// 64-bit FNV-1a of \p s: names the blob file by content so that the object
-/// cache (keyed by the C source) never returns stale weights.
-uint64_t fnv1a(const std::string &s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s)
-    h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-/// Writes \p blob to a content-named file in the temp directory (the same
-/// weights name the same file, so the object cache stays valid) and returns
-/// its path. compile() removes it after compiling.
-std::string write_blob(const std::string &blob) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(blob));
-  namespace fs = std::filesystem;
-  fs::path p =
-      fs::temp_directory_path() / ("kiln-aot-" + std::string(hex) + "-" +
-                                   std::to_string(blob.size()) + ".bin");
-  std::error_code ec;
-  if (fs::exists(p, ec) && fs::file_size(p, ec) == blob.size())
-    return p.string();
-  fs::path tmp = p.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(blob.data(), std::streamsize(blob.size()));
-    if (!out)
-      throw Error("aot: cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p, ec);
-  if (ec)
-    throw Error("aot: cannot write " + p.string() + ": " + ec.message());
-  return p.string();
-}
-
 long long arena_from_source(const std::string &src, const std::string &name,
                             long long fallback) {
   std::smatch m;
@@ -114,6 +79,38 @@ codegen::CCompileOptions object_options(const AotOptions &o,
 
 } // namespace
 
+/// 64-bit FNV-1a of \p s: names the blob file by content so that the object
+/// cache (keyed by the C source) never returns stale weights.
+static uint64_t fnv1a(const std::string &s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string write_blob(const std::string &blob) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)fnv1a(blob));
+  namespace fs = std::filesystem;
+  fs::path p =
+      fs::temp_directory_path() / ("kiln-aot-" + std::string(hex) + "-" +
+                                   std::to_string(blob.size()) + ".bin");
+  std::error_code ec;
+  if (fs::exists(p, ec) && fs::file_size(p, ec) == blob.size())
+    return p.string();
+  fs::path tmp = p.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(blob.data(), std::streamsize(blob.size()));
+    if (!out)
+      throw Error("aot: cannot write " + tmp.string());
+  }
+  fs::rename(tmp, p, ec);
+  if (ec)
+    throw Error("aot: cannot write " + p.string() + ": " + ec.message());
+  return p.string();
+}
+
 std::vector<const Value *> state_params(const Function &f) {
   std::vector<const Value *> r;
   for (const auto &p : f.params())
@@ -127,6 +124,9 @@ AotResult compile(const Function &f, const AotOptions &options) {
       options.name.empty() ? codegen::c_identifier(f.name()) : options.name;
   if (!is_c_identifier(name))
     throw Error("aot: the name '" + name + "' is not a C identifier");
+  bool cuda = options.target == AotTarget::Cuda;
+  if (!cuda && !options.arch.empty())
+    throw Error("aot: arch '" + options.arch + "' is for the cuda target");
   check_initial_state(f, options.initial_state);
   codegen::CCompileOptions co = object_options(options, name);
   Module m;
@@ -135,35 +135,54 @@ AotResult compile(const Function &f, const AotOptions &options) {
     PassContext ctx;
     canonicalize(m, ctx);
   }
-  loop::Program program = lower(*g, options.lower);
   AotResult r;
-  r.num_kernels = program.kernels.size();
-  r.c_source = codegen::emit_c(program, name);
-  r.arena_bytes = arena_from_source(r.c_source, name, program.arena_bytes);
+  std::vector<std::string> blobs; // .incbin files, removed after compiling
+  // The CUDA target's host code copies the initial state from the CPU
+  // target's NAME_host_init_state, kept out of the object's symbol table.
+  std::string init_name = name;
+  if (cuda) {
+    r.c_source = cuda_host_c(*g, name, options, r, blobs);
+    init_name = name + "_host";
+    r.c_source += "int " + init_name +
+                  "_init_state(void *const *) "
+                  "__attribute__((visibility(\"hidden\")));\nvoid " +
+                  init_name +
+                  "_set_weights_file(const char *) "
+                  "__attribute__((visibility(\"hidden\")));\n";
+  } else {
+    loop::Program program = lower(*g, options.lower);
+    r.num_kernels = program.kernels.size();
+    r.c_source = codegen::emit_c(program, name);
+    r.arena_bytes = arena_from_source(r.c_source, name, program.arena_bytes);
+  }
   StateLayout layout = state_layout(*g, options.initial_state);
-  std::string blob_path;
   if (!options.weights_file.empty()) {
     r.weights_file = side_file(*g, layout, options.initial_state);
-    r.c_source +=
-        side_file_loader_c(name, layout, r.weights_file, options.weights_file);
+    r.c_source += side_file_loader_c(init_name, layout, r.weights_file,
+                                     options.weights_file);
   } else if (options.initial_state.empty()) {
-    r.c_source += zero_init_c(name, layout);
+    r.c_source += zero_init_c(init_name, layout);
   } else {
-    std::string blob = embedded_blob(layout, options.initial_state);
-    blob_path = write_blob(blob);
-    r.c_source += embedded_init_c(name, layout, blob_path);
+    blobs.push_back(write_blob(embedded_blob(layout, options.initial_state)));
+    r.c_source += embedded_init_c(init_name, layout, blobs.back());
   }
-  // Objects with large embedded weights stay out of the cache.
-  co.use_cache =
-      co.use_cache && (blob_path.empty() || layout.blob_bytes <= (16ll << 20));
+  if (cuda)
+    r.c_source +=
+        cuda_runtime_c(name, r.device_arch, !options.weights_file.empty());
+  // Objects with large embedded blobs stay out of the cache.
+  long long blob_bytes =
+      (long long)r.device_image.size() +
+      (options.initial_state.empty() ? 0 : layout.blob_bytes);
+  co.use_cache = co.use_cache && (blobs.empty() || blob_bytes <= (16ll << 20));
   Status s = codegen::compile_c_to_object(r.c_source, co, r.object);
-  if (!blob_path.empty())
-    std::remove(blob_path.c_str());
+  for (const std::string &b : blobs)
+    std::remove(b.c_str());
   if (!s)
     throw Error("aot: compiling @" + f.name() + " for cpu '" + co.cpu + "'" +
                 (co.triple.empty() ? "" : " of " + co.triple) + " failed:\n" +
                 s.message());
-  r.header = header(*g, name, r.arena_bytes, options.weights_file);
+  r.header =
+      header(*g, name, r.arena_bytes, options.weights_file, r.device_arch);
   return r;
 }
 

@@ -14,9 +14,15 @@
 /// file (safetensors) named when the object is built or set at run time.
 /// A training step ({updates} results) runs the same way: its parameters
 /// and optimizer state are updated in place in the caller's buffers.
+///
+/// For AotTarget::Cuda the object embeds the CUDA backend's kernels as a
+/// CUBIN (or PTX) and host code that runs them through the CUDA driver,
+/// which it loads with dlopen: NAME_init / NAME_run / NAME_free, device
+/// memory owned by the model (docs/aot.md "CUDA").
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "codegen/CudaPrinter.h"
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
 #include "passes/Lower.h"
@@ -26,12 +32,19 @@
 
 namespace kiln::aot {
 
+enum class AotTarget { Cpu, Cuda };
+
 struct AotOptions {
+  AotTarget target = AotTarget::Cpu;
+  /// Cuda: "sm_XX" (a CUBIN for that architecture; default sm_90) or
+  /// "compute_XX" (PTX, compiled by the driver on load).
+  std::string arch;
   /// The symbol prefix and header guard; "" means the function's name. It
   /// must be a C identifier.
   std::string name;
-  /// An LLVM CPU name ("x86-64-v3", "skylake-avx512") or "native" (host
-  /// only); "": "x86-64-v3" for the host, "generic" for another triple.
+  /// The host code's CPU: an LLVM CPU name ("x86-64-v3", "skylake-avx512") or
+  /// "native" (host only); "": "x86-64-v3" for the host, "generic" for another
+  /// triple.
   std::string cpu;
   /// "": the host's target triple; else an LLVM triple to cross-compile
   /// for, e.g. "aarch64-linux-gnu" (ELF targets).
@@ -58,14 +71,21 @@ struct AotResult {
   std::string c_source;     ///< the C that made the object
   long long arena_bytes = 0;
   size_t num_kernels = 0;
+  /// Cuda: the launches, the embedded image (CUBIN or PTX), its arch and
+  /// the CUDA C it was compiled from (with its launch list).
+  size_t num_launches = 0;
+  std::string device_image, device_arch;
+  codegen::CudaProgram device_program;
 };
 
 /// Compiles \p f ahead of time. Throws kiln::Error on a bad name, CPU,
 /// initial_state that does not match the parameters, or a failed compile.
 AotResult compile(const Function &f, const AotOptions &options = {});
 
-/// The C header of \p f for the prefix \p name (compile() calls it).
+/// The C header of \p f for the prefix \p name (compile() calls it); a
+/// non-empty \p cuda_arch gives the CUDA target's entry points.
 std::string header(const Function &f, const std::string &name,
-                   long long arena_bytes, const std::string &weights_file);
+                   long long arena_bytes, const std::string &weights_file,
+                   const std::string &cuda_arch = "");
 
 } // namespace kiln::aot

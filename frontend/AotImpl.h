@@ -50,4 +50,31 @@ std::string side_file_loader_c(const std::string &name, const StateLayout &l,
 /// \p s as a C string literal.
 std::string c_string(const std::string &s);
 
+/// Writes \p blob to a content-named file in the temp directory (the same
+/// bytes name the same file, so the object cache stays valid) for an
+/// .incbin, and returns its path; the caller removes it after compiling.
+std::string write_blob(const std::string &blob);
+
+struct AotOptions;
+struct AotResult;
+
+/// The CUDA target (AotCuda.cpp): lowers \p g for the GPU, compiles its
+/// kernels with NVRTC (the image goes to a blob file appended to \p blobs)
+/// and returns the host C: tables, driver loading, NAME_init, NAME_run...
+/// It calls NAME_host_init_state, which the caller appends. Fills \p r's
+/// kernel, launch, arena and device image fields.
+std::string cuda_host_c(const Function &g, const std::string &name,
+                        const AotOptions &o, AotResult &r,
+                        std::vector<std::string> &blobs);
+
+/// The rest of the host C, after NAME_host_init_state: NAME_init, NAME_run,
+/// NAME_enqueue, NAME_free... (and NAME_set_weights_file for a side file).
+std::string cuda_runtime_c(const std::string &name, const std::string &arch,
+                           bool side_file);
+
+/// The CUDA target's entry points in NAME.h.
+std::string cuda_entry_points(const std::string &name,
+                              const std::string &weights_file,
+                              const std::string &arch);
+
 } // namespace kiln::aot

@@ -1,7 +1,8 @@
 /// \file
 /// kilnc: the ahead-of-time compiler (docs/aot.md). Compiles one function of
 /// a .kir file to an ELF object and a C header that run it with only libc,
-/// libm and libomp: no kiln library, no LLVM. Initial parameters and state
+/// libm and libomp (--target cuda: libc, and the CUDA driver loaded at run
+/// time): no kiln library, no LLVM. Initial parameters and state
 /// come from a safetensors file, embedded in the object or written to a
 /// side file. Outputs are written to temporary files and renamed into place
 /// at the end, so a failure leaves no partial output.
@@ -43,7 +44,12 @@ options:
   --cpu CPU            an LLVM CPU name, e.g. x86-64-v3 (default for the
                        host), skylake-avx512, native (host only), generic
                        (default for another --triple)
-  --target cpu         the CPU backend (the only one kilnc implements)
+  --target cpu|cuda    the backend (default cpu). cuda embeds the kernels
+                       compiled by NVRTC and host code that runs them through
+                       the CUDA driver (loaded with dlopen: link with libc
+                       only); the host code is compiled for --cpu/--triple
+  --arch ARCH          cuda: sm_XX, a CUBIN for that GPU (default sm_90), or
+                       compute_XX, PTX that the driver compiles on load
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
   --no-canonicalize    compile the function as written
@@ -53,7 +59,8 @@ options:
 
 struct Options {
   std::string input, output, header, func, name, weights, weights_file;
-  std::string cpu, triple;
+  std::string cpu, triple, arch;
+  aot::AotTarget target = aot::AotTarget::Cpu;
   bool allow_unused = false, canonicalize = true, use_cache = true;
 };
 
@@ -79,11 +86,14 @@ int parse_args(int argc, char **argv, Options &o) {
       o.weights_file = argv[++i];
     } else if (a == "--target" && has) {
       std::string t = argv[++i];
-      if (t != "cpu") {
+      if (t != "cpu" && t != "cuda") {
         std::cerr << "kilnc: error: --target " << t
-                  << ": only the cpu target is implemented\n";
+                  << ": unknown target (cpu or cuda)\n";
         return 2;
       }
+      o.target = t == "cuda" ? aot::AotTarget::Cuda : aot::AotTarget::Cpu;
+    } else if (a == "--arch" && has) {
+      o.arch = argv[++i];
     } else if (a == "--triple" && has) {
       o.triple = argv[++i];
     } else if (a == "--cpu" && has) {
@@ -109,6 +119,10 @@ int parse_args(int argc, char **argv, Options &o) {
     std::cerr << "kilnc: error: "
               << (o.input.empty() ? "no input file" : "no -o") << "\n"
               << kUsage;
+    return 2;
+  }
+  if (!o.arch.empty() && o.target != aot::AotTarget::Cuda) {
+    std::cerr << "kilnc: error: --arch " << o.arch << " needs --target cuda\n";
     return 2;
   }
   if (o.header.empty())
@@ -228,6 +242,8 @@ int run(const Options &o) {
   ao.name = o.name;
   ao.cpu = o.cpu;
   ao.triple = o.triple;
+  ao.target = o.target;
+  ao.arch = o.arch;
   ao.canonicalize = o.canonicalize;
   ao.use_cache = o.use_cache;
   ao.weights_file = o.weights_file;
@@ -243,6 +259,10 @@ int run(const Options &o) {
   std::fprintf(
       stderr, "kilnc: @%s: %zu kernels, object %zu bytes, arena %lld bytes\n",
       f->name().c_str(), r.num_kernels, r.object.size(), r.arena_bytes);
+  if (!r.device_arch.empty())
+    std::fprintf(stderr, "kilnc: @%s: %zu CUDA launches, %s image %zu bytes\n",
+                 f->name().c_str(), r.num_launches, r.device_arch.c_str(),
+                 r.device_image.size());
   return 0;
 }
 

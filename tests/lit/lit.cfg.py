@@ -20,3 +20,15 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 config.environment["KILN_CHECK_MEMORY"] = "1"
 config.substitutions.append(("%kiln_src", config.kiln_src_root))
 config.substitutions.append(("%kiln_bin", config.kiln_bin_root))
+
+# kilnc --target cuda needs kiln built with the CUDA toolkit (NVRTC); the
+# CUBIN is disassembled by the toolkit's cuobjdump where it is installed
+# ($KILN_CUOBJDUMP names another one).
+import shutil
+if getattr(config, "kiln_have_cuda", "").upper() in ("TRUE", "ON", "1", "YES"):
+    config.available_features.add("nvrtc")
+cuobjdump = os.environ.get("KILN_CUOBJDUMP") or shutil.which(
+    "cuobjdump", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/cuda/bin"]))
+if cuobjdump:
+    config.available_features.add("cuobjdump")
+    config.substitutions.append(("%cuobjdump", cuobjdump))

@@ -18,6 +18,9 @@
 #include "ir/HostTensor.h"
 #include "ir/LoopIR.h"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -109,31 +112,62 @@ template <class... A> void kiln_launch(void (*f)(A...), void **p, unsigned grid[
 }
 )SHIM";
 
-/// Runs \p cp (printed from \p p) on the host. \p inputs, \p state and the
-/// returned outputs follow the entry's argument order; \p state is
-/// updated in place (the {updates} copies). Returns false with \p error
-/// when the shim does not compile.
-inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
-                         const std::vector<HostTensor> &inputs,
-                         std::vector<HostTensor> &state,
-                         std::vector<HostTensor> &outputs, std::string &error) {
-  // The launch table: each kernel through kiln_launch (grids capped at 4
-  // blocks for grid-stride kernels, which loop over the rest).
+/// How the emulator runs a launch of \p l: its grid (grid-stride kernels
+/// loop over what fewer blocks leave) and whether its threads need to run
+/// concurrently (barriers, shuffles) or may run one after another.
+inline void emulated_launch_mode(const codegen::CudaLaunch &l, bool &threads,
+                                 int64_t &grid_cap) {
+  bool rows = l.what.find(" per row") != std::string::npos;
+  threads = l.what.find("block per row") != std::string::npos ||
+            (!rows && l.what.find("one thread") == std::string::npos);
+  grid_cap = rows ? 2 : INT64_MAX;
+}
+
+/// Compiles \p cp's kernels with the shim into the shared library
+/// \p dir/k.so, which exports
+///   int kiln_emulate(const char *kernel, void **args, unsigned *grid,
+///                    unsigned block, int threads);
+///   int kiln_emulate_launch(const char *kernel, void **args,
+///                           unsigned *grid, unsigned block);
+///   int kiln_kernel_arity(const char *kernel);
+/// (the second chooses threads and the grid as emulated_launch_mode does;
+/// both return nonzero for an unknown kernel; the third returns the
+/// kernel's parameter count, -1 when unknown). False with \p error when it
+/// does not compile.
+inline bool build_emulator(const codegen::CudaProgram &cp,
+                           const std::string &dir, std::string &error) {
   std::string src = std::string(kCudaShim) + cp.source + kCudaLauncher;
   std::set<std::string> names;
-  for (const codegen::CudaLaunch &l : cp.launches)
-    names.insert(l.kernel);
+  std::string modes;
+  for (const codegen::CudaLaunch &l : cp.launches) {
+    if (!names.insert(l.kernel).second)
+      continue;
+    bool threads = false;
+    int64_t cap = 0;
+    emulated_launch_mode(l, threads, cap);
+    modes += "  if (!std::strcmp(k, \"" + l.kernel +
+             "\")) { threads = " + (threads ? "1" : "0") +
+             "; cap = " + (cap == INT64_MAX ? "~0u" : std::to_string(cap)) +
+             "; }\n";
+  }
   src += "extern \"C\" int kiln_emulate(const char *k, void **p, unsigned "
          "*grid, unsigned block, int threads) {\n";
   for (const std::string &n : names)
     src += "  if (!std::strcmp(k, \"" + n + "\")) { kiln_launch(&" + n +
            ", p, grid, block, threads); return 0; }\n";
-  src += "  return 1;\n}\n";
-  // A fresh path each time: a library with thread_local state stays loaded
-  // after dlclose, and dlopen of the same path would return it.
-  static int serial = 0;
-  std::string dir = "/tmp/kiln_emu_" + std::to_string(::getpid()) + "_" +
-                    std::to_string(serial++);
+  src += "  return 1;\n}\ntemplate <class... A> int kiln_arity(void "
+         "(*)(A...)) { return int(sizeof...(A)); }\nextern \"C\" int "
+         "kiln_kernel_arity(const char *k) {\n";
+  for (const std::string &n : names)
+    src += "  if (!std::strcmp(k, \"" + n + "\")) return kiln_arity(&" + n +
+           ");\n";
+  src += "  return -1;\n}\n";
+  src += "extern \"C\" int kiln_emulate_launch(const char *k, void **p, "
+         "unsigned *grid, unsigned block) {\n  int threads = 1;\n  unsigned "
+         "cap = ~0u;\n" +
+         modes +
+         "  unsigned g[3] = {grid[0] < cap ? grid[0] : cap, grid[1], "
+         "grid[2]};\n  return kiln_emulate(k, p, g, block, threads);\n}\n";
   std::system(("mkdir -p " + dir).c_str());
   std::ofstream(dir + "/k.cpp") << src;
   std::string cmd = "c++ -std=c++17 -O0 -w -fPIC -shared -pthread -o " + dir +
@@ -143,6 +177,24 @@ inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
     error.assign(std::istreambuf_iterator<char>(in), {});
     return false;
   }
+  return true;
+}
+
+/// Runs \p cp (printed from \p p) on the host. \p inputs, \p state and the
+/// returned outputs follow the entry's argument order; \p state is
+/// updated in place (the {updates} copies). Returns false with \p error
+/// when the shim does not compile.
+inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
+                         const std::vector<HostTensor> &inputs,
+                         std::vector<HostTensor> &state,
+                         std::vector<HostTensor> &outputs, std::string &error) {
+  // A fresh path each time: a library with thread_local state stays loaded
+  // after dlclose, and dlopen of the same path would return it.
+  static int serial = 0;
+  std::string dir = "/tmp/kiln_emu_" + std::to_string(::getpid()) + "_" +
+                    std::to_string(serial++);
+  if (!build_emulator(cp, dir, error))
+    return false;
   void *h = dlopen((dir + "/k.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   KILN_CHECK(h) << dlerror();
   auto run = reinterpret_cast<int (*)(const char *, void **, unsigned *,
@@ -177,13 +229,11 @@ inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
     std::vector<void *> args;
     for (int b : l.buffers)
       args.push_back(addr[size_t(b)]);
-    // Grid-stride kernels loop over what fewer blocks leave; kernels
-    // without barriers run their threads one after another.
-    bool rows = l.what.find(" per row") != std::string::npos;
-    bool threads = l.what.find("block per row") != std::string::npos ||
-                   (!rows && l.what.find("one thread") == std::string::npos);
-    unsigned grid[3] = {unsigned(rows ? std::min<int64_t>(l.grid, 2) : l.grid),
-                        unsigned(l.grid_y), unsigned(l.grid_z)};
+    bool threads = false;
+    int64_t cap = 0;
+    emulated_launch_mode(l, threads, cap);
+    unsigned grid[3] = {unsigned(std::min(l.grid, cap)), unsigned(l.grid_y),
+                        unsigned(l.grid_z)};
     KILN_CHECK(run(l.kernel.c_str(), args.data(), grid, unsigned(l.block),
                    threads) == 0)
         << l.kernel;

@@ -1,0 +1,293 @@
+/// \file
+/// Ahead-of-time compilation for the CUDA target (docs/aot.md "CUDA"):
+/// the header, the embedded CUBIN, a program that links with libc only and
+/// fails clearly without a driver, and the examples run end to end against
+/// a fake driver (FakeCudaDriver.cpp: host memory, kernels run by the CUDA
+/// emulator) and, when a GPU is present, against the real one ([cuda]).
+// SPDX-License-Identifier: Apache-2.0
+#include "unit/AotTestUtil.h"
+#include "unit/CudaEmulator.h"
+
+#include "codegen/Nvrtc.h"
+#include "runtime/CudaDevice.h"
+
+#include <sys/wait.h>
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+/// The examples/aot program \p source built in \p dir against \p object
+/// with the system cc and nothing but libc; false with the log in \p log.
+bool build_cuda_example(const WorkDir &dir, const std::string &source,
+                        const std::string &object, std::string &log) {
+  std::string src = (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / source);
+  std::string cmd = "cd " + dir.path.string() +
+                    " && cc -O2 -std=c11 -Wall -Wextra -Werror -I. " + src +
+                    " " + object + " -o prog >build.txt 2>&1";
+  bool ok = std::system(cmd.c_str()) == 0;
+  log = cmd + "\n" + slurp(dir.path / "build.txt");
+  return ok;
+}
+
+/// Runs dir/prog with \p env; its exit code (-1 for a signal), stdout and
+/// stderr.
+int run_prog(const WorkDir &dir, const std::string &env, std::string &out,
+             std::string &err) {
+  std::string cmd = "cd " + dir.path.string() + " && env " + env +
+                    " ./prog >out.txt 2>err.txt";
+  int rc = std::system(cmd.c_str());
+  out = slurp(dir.path / "out.txt");
+  err = slurp(dir.path / "err.txt");
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+aot::AotResult compile_cuda(const Function &f, aot::AotOptions o,
+                            const std::string &arch = "") {
+  o.target = aot::AotTarget::Cuda;
+  o.arch = arch;
+  return aot::compile(f, o);
+}
+
+bool have_nvrtc() {
+  if (codegen::nvrtc_available())
+    return true;
+  WARN("built without the CUDA toolkit (NVRTC): kilnc --target cuda is not "
+       "tested");
+  return false;
+}
+
+/// A 64-bit little-endian CUDA ELF (e_machine 190) whose flags name sm_90,
+/// with a .text section per kernel of \p cp.
+void check_cubin(const std::string &img, const codegen::CudaProgram &cp) {
+  REQUIRE(img.size() > 64);
+  CHECK(img.compare(0, 4,
+                    "\x7f"
+                    "ELF") == 0);
+  CHECK(img[4] == 2);
+  CHECK(uint8_t(img[18]) == 190);
+  uint32_t flags = 0;
+  std::memcpy(&flags, img.data() + 48, 4);
+  CHECK(((flags & 0xff) == 90 || ((flags >> 8) & 0xff) == 90));
+  for (const codegen::CudaLaunch &l : cp.launches)
+    CHECK(img.find(".text." + l.kernel + '\0') != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("aot cuda: header, CUBIN and errors", "[aot][cuda-aot]") {
+  if (!have_nvrtc())
+    return;
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  aot::AotOptions o;
+  o.initial_state = random_state(f);
+  aot::AotResult r = compile_cuda(f, o);
+  CHECK(r.device_arch == "sm_90");
+  CHECK(r.num_launches == r.device_program.launches.size());
+  CHECK(r.num_launches >= 3);
+  check_cubin(r.device_image, r.device_program);
+  CHECK(r.object.compare(0, 4,
+                         "\x7f"
+                         "ELF") == 0);
+  // The CUBIN is in the object, byte for byte.
+  CHECK(r.object.find(r.device_image) != std::string::npos);
+  CHECK_THAT(r.header,
+             Catch::Contains("Link mlp.o with libc only") &&
+                 Catch::Contains("#define mlp_CUDA_ARCH \"sm_90\"") &&
+                 Catch::Contains("int mlp_init(mlp_model **model, int "
+                                 "device);") &&
+                 Catch::Contains("int mlp_run(mlp_model *model, const void "
+                                 "*const *inputs, void *const *outputs,") &&
+                 Catch::Contains("int mlp_enqueue(mlp_model *model") &&
+                 Catch::Contains("void mlp_free(mlp_model *model);") &&
+                 Catch::Contains("#define KILN_AOT_NO_DRIVER (-1)") &&
+                 Catch::Contains("#define mlp_INPUT_0_NAME \"x\"") &&
+                 Catch::Contains("mlp_STATE_BYTES[] = {2048, 128, 1280, 40}"));
+  CHECK_THAT(r.header, !Catch::Contains("mlp_init_state"));
+  // PTX for a virtual arch.
+  aot::AotResult ptx = compile_cuda(f, o, "compute_80");
+  CHECK(ptx.device_arch == "compute_80");
+  CHECK_THAT(ptx.device_image, Catch::Contains(".target sm_80"));
+  // Errors.
+  CHECK_THROWS_WITH(compile_cuda(f, o, "sm_5"),
+                    Catch::Contains("unknown CUDA arch 'sm_5'"));
+  CHECK_THROWS_WITH(compile_cuda(f, o, "gfx90a"),
+                    Catch::Contains("unknown CUDA arch 'gfx90a'"));
+  CHECK_THROWS_WITH(compile_cuda(f, o, "sm_999"),
+                    Catch::Contains("cannot compile for sm_999"));
+  o.arch = "sm_90";
+  CHECK_THROWS_WITH(aot::compile(f, o),
+                    Catch::Contains("arch 'sm_90' is for the cuda target"));
+}
+
+TEST_CASE("aot cuda: the example links with libc only and fails clearly "
+          "without a driver",
+          "[aot][cuda-aot]") {
+  if (!have_nvrtc() || !have_program("cc"))
+    return;
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  WorkDir dir;
+  aot::AotOptions o;
+  o.initial_state = random_state(f);
+  aot::AotResult r = compile_cuda(f, o);
+  dir.write("mlp.o", r.object);
+  dir.write("mlp.h", r.header);
+  std::string log, out, err;
+  INFO(log);
+  REQUIRE(build_cuda_example(dir, "mlp_infer_cuda.c", "mlp.o", log));
+  std::string why;
+  if (!cuda_device_available(&why) &&
+      why.find("libcuda.so.1 not found") != std::string::npos) {
+    CHECK(run_prog(dir, "", out, err) == 1);
+    CHECK_THAT(err, Catch::Contains("mlp_infer_cuda: mlp_init failed (-1): "
+                                    "mlp: no CUDA driver: libcuda.so.1 not "
+                                    "found"));
+  }
+  // The toolkit's stub library is a driver without a GPU.
+  const char *stub = "/usr/local/cuda/lib64/stubs/libcuda.so";
+  if (fs::exists(stub)) {
+    fs::create_directories(dir.path / "stub");
+    fs::copy_file(stub, dir.path / "stub" / "libcuda.so.1");
+    CHECK(run_prog(dir, "LD_LIBRARY_PATH=stub", out, err) == 1);
+    CHECK_THAT(err, Catch::Contains("mlp_init failed (34): mlp: cuInit: "
+                                    "CUDA_ERROR_STUB_LIBRARY"));
+  }
+}
+
+namespace {
+
+/// Builds the fake driver into dir/fake/libcuda.so.1 and the emulated
+/// kernels of \p r into dir/emu/k.so; returns the environment that runs a
+/// program against them.
+std::string fake_driver(const WorkDir &dir, const aot::AotResult &r) {
+  std::string err;
+  static int serial = 0; // a fresh path: dlopen caches by name
+  std::string emu = (dir.path / ("emu" + std::to_string(serial++))).string();
+  INFO(err);
+  REQUIRE(build_emulator(r.device_program, emu, err));
+  fs::remove_all(dir.path / "fake");
+  fs::create_directories(dir.path / "fake");
+  std::string cmd =
+      "c++ -std=c++17 -O1 -fPIC -shared -I" KILN_CUDA_INCLUDE " " +
+      (fs::path(KILN_SOURCE_DIR) / "tests/unit/FakeCudaDriver.cpp").string() +
+      " -o " + (dir.path / "fake/libcuda.so.1").string() + " -ldl > " +
+      (dir.path / "fake.txt").string() + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  INFO(cmd << "\n" << slurp(dir.path / "fake.txt"));
+  REQUIRE(rc == 0);
+  return "LD_LIBRARY_PATH=fake KILN_FAKE_CUDA_KERNELS=" + emu + "/k.so";
+}
+
+const char *kReleased = "0 allocations left, 0 contexts pushed, 0 retained, "
+                        "0 modules loaded";
+
+} // namespace
+
+TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
+          "[aot][cuda-aot]") {
+#ifndef KILN_CUDA_INCLUDE
+  WARN("no cuda.h: the fake driver is not built");
+  return;
+#else
+  if (!have_nvrtc() || !have_program("cc") || !have_program("c++"))
+    return;
+  WorkDir dir;
+  std::string log, out, err;
+  SECTION("inference, weights embedded and from a side file") {
+    auto m = load_mlp();
+    const Function &f = *m->functions()[0];
+    aot::AotOptions o;
+    o.initial_state = random_state(f);
+    std::vector<double> want = jit_probs(f, o.initial_state);
+    for (bool side : {false, true}) {
+      INFO((side ? "side file" : "embedded"));
+      if (side)
+        o.weights_file = (dir.path / "mlp.safetensors").string();
+      aot::AotResult r = compile_cuda(f, o);
+      dir.write("mlp.o", r.object);
+      dir.write("mlp.h", r.header);
+      if (side)
+        dir.write("mlp.safetensors", r.weights_file);
+      INFO(log);
+      REQUIRE(build_cuda_example(dir, "mlp_infer_cuda.c", "mlp.o", log));
+      std::string env = fake_driver(dir, r);
+      int rc = run_prog(dir, env, out, err);
+      INFO(err);
+      REQUIRE(rc == 0);
+      check_close(numbers(out, true), want);
+      CHECK_THAT(err, Catch::Contains(std::to_string(r.num_launches) +
+                                      " launches, " + kReleased));
+      if (side) { // a truncated side file: a clear error, no crash
+        dir.write("mlp.safetensors",
+                  r.weights_file.substr(0, r.weights_file.size() - 4));
+        CHECK(run_prog(dir, env, out, err) == 1);
+        CHECK_THAT(err, Catch::Contains("mlp_init failed (-5): mlp: cannot "
+                                        "read the weights file") &&
+                            Catch::Contains("(it is truncated)") &&
+                            Catch::Contains(kReleased));
+      }
+    }
+  }
+  SECTION("30 training steps, state read back") {
+    auto m = load("examples/aot/mlp_train.kir");
+    const Function &f = *m->functions()[0];
+    aot::AotOptions o;
+    o.initial_state = random_state(f);
+    double sum = 0;
+    std::vector<double> want = jit_losses(f, o.initial_state, &sum);
+    aot::AotResult r = compile_cuda(f, o);
+    dir.write("mlp_train.o", r.object);
+    dir.write("mlp_train.h", r.header);
+    INFO(log);
+    REQUIRE(build_cuda_example(dir, "mlp_train_cuda.c", "mlp_train.o", log));
+    int rc = run_prog(dir, fake_driver(dir, r), out, err);
+    INFO(err);
+    REQUIRE(rc == 0);
+    std::vector<double> got = numbers(out, false);
+    REQUIRE(got.size() == want.size() + 1);
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("step " << i);
+      CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
+    }
+    // The first layer's weights after 30 steps, read back.
+    CHECK(std::fabs(got.back() - sum) <= 1e-4 * std::fabs(sum) + 1e-4);
+  }
+#endif
+}
+
+TEST_CASE("aot cuda: the examples on the GPU print the JIT's results",
+          "[cuda]") {
+  std::string why;
+  if (!cuda_device_available(&why)) {
+    WARN("[cuda] test skipped: " << why);
+    return;
+  }
+  if (!have_nvrtc() || !have_program("cc"))
+    return;
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  aot::AotOptions o;
+  o.initial_state = random_state(f);
+  std::vector<double> want = jit_probs(f, o.initial_state);
+  WorkDir dir;
+  std::string log, out, err;
+  // sm_90 (the default), else PTX that any newer GPU compiles on load.
+  for (const char *arch : {"sm_90", "compute_70"}) {
+    aot::AotResult r = compile_cuda(f, o, arch);
+    dir.write("mlp.o", r.object);
+    dir.write("mlp.h", r.header);
+    INFO(log);
+    REQUIRE(build_cuda_example(dir, "mlp_infer_cuda.c", "mlp.o", log));
+    int rc = run_prog(dir, "", out, err);
+    INFO(arch << ": " << err);
+    if (rc == 1 && err.find("(-3)") != std::string::npos) {
+      WARN(err);
+      continue; // not an sm_90 device
+    }
+    REQUIRE(rc == 0);
+    check_close(numbers(out, true), want);
+  }
+}
