@@ -124,24 +124,25 @@ public:
     GemmSpec s;
     s.name = name;
     s.dtype = t == DType::F64 ? GemmDType::F64 : GemmDType::F32;
-    s.batch = g.batch;
     s.M = g.m;
     s.N = g.n;
     s.K = g.k;
-    s.a_batch_stride = g.a_batch_stride;
+    for (const loop::GemmBatchDim &d : g.batch)
+      s.batch_dims.push_back({d.extent, d.a_stride, d.b_stride, -1});
+    const std::vector<int64_t> ext = g.batch_extents();
     s.a_row_stride = g.a_row_stride;
     s.a_col_stride = g.a_col_stride;
-    s.b_batch_stride = g.b_batch_stride;
     s.b_row_stride = g.b_row_stride;
     s.b_col_stride = g.b_col_stride;
     s.extra_params = extra_params(epilogue_buffers(g.epilogue, g.c));
     bool identity = g.epilogue->op == Op::Var && g.epilogue->var == g.acc_var;
     if (!identity)
-      s.epilogue = [&, g](const std::string &b, const std::string &i,
-                          const std::string &j, const std::string &acc) {
+      s.epilogue = [&, g, ext](const std::string &b, const std::string &i,
+                               const std::string &j, const std::string &acc) {
         ExprPrinter ep(p_, kCDialect);
-        if (g.batch_var >= 0)
-          ep.subst[g.batch_var] = "(" + b + ")";
+        for (size_t d = 0; d < g.batch.size(); ++d)
+          if (g.batch[d].var >= 0)
+            ep.subst[g.batch[d].var] = batch_level_index(b, ext, d);
         ep.subst[g.i_var] = "(" + i + ")";
         ep.subst[g.j_var] = "(" + j + ")";
         ep.subst[g.acc_var] = "(" + acc + ")";

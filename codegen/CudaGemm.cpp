@@ -12,6 +12,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CudaGemm.h"
 
+#include "codegen/Gemm.h"
 #include "ir/Error.h"
 
 #include <sstream>
@@ -89,10 +90,18 @@ std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t) {
 
 namespace {
 
-std::string strided(const std::string &buf, int64_t off, int64_t zs,
-                    const char *i, int64_t is, const char *k, int64_t ks) {
-  return buf + "[" + std::to_string(off) + " + z * " + std::to_string(zs) +
-         " + " + i + " * " + std::to_string(is) + " + " + k + " * " +
+/// buf[off + (batch offset of z) + i * is + k * ks], the batch offset
+/// summed over \p g's levels with the strides \p stride_of picks.
+template <typename Stride>
+std::string strided(const loop::GemmDesc &g, const std::string &buf,
+                    int64_t off, Stride stride_of, const char *i, int64_t is,
+                    const char *k, int64_t ks) {
+  std::string r = buf + "[" + std::to_string(off);
+  for (size_t d = 0; d < g.batch.size(); ++d)
+    if (int64_t st = stride_of(g.batch[d]))
+      r += " + " + batch_level_index("z", g.batch_extents(), d) + " * " +
+           std::to_string(st);
+  return r + " + " + i + " * " + std::to_string(is) + " + " + k + " * " +
          std::to_string(ks) + "]";
 }
 
@@ -103,20 +112,23 @@ CudaContraction cuda_gemm(const loop::Program &p, const loop::GemmDesc &g,
   DType t = p.buffers[size_t(g.c)].dtype;
   CudaContraction c;
   c.type = compute_type(t);
-  c.batch = g.batch;
+  c.batch = g.batch_count();
   c.m = g.m;
   c.n = g.n;
   c.k = g.k;
   c.load_a = "v = " +
-             strided(ep.buf(g.a), g.a_offset, g.a_batch_stride, "i",
-                     g.a_row_stride, "k", g.a_col_stride) +
+             strided(
+                 g, ep.buf(g.a), g.a_offset, [](auto &d) { return d.a_stride; },
+                 "i", g.a_row_stride, "k", g.a_col_stride) +
              ";";
   c.load_b = "v = " +
-             strided(ep.buf(g.b), g.b_offset, g.b_batch_stride, "k",
-                     g.b_row_stride, "j", g.b_col_stride) +
+             strided(
+                 g, ep.buf(g.b), g.b_offset, [](auto &d) { return d.b_stride; },
+                 "k", g.b_row_stride, "j", g.b_col_stride) +
              ";";
-  if (g.batch_var >= 0)
-    ep.subst[g.batch_var] = "z";
+  for (size_t d = 0; d < g.batch.size(); ++d)
+    if (g.batch[d].var >= 0)
+      ep.subst[g.batch[d].var] = batch_level_index("z", g.batch_extents(), d);
   ep.subst[g.i_var] = "i";
   ep.subst[g.j_var] = "j";
   ep.subst[g.acc_var] = "acc";

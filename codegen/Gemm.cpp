@@ -85,8 +85,15 @@ std::string mul(const std::string &idx, int64_t stride) {
   return "(" + idx + ") * " + std::to_string(stride) + "L";
 }
 
-/// Fills the defaulted strides of \p s and checks the sizes.
+/// Fills the defaulted strides of \p s, makes batch_dims its batch levels
+/// (the one level of batch and *_batch_stride when empty) and batch their
+/// product, and checks the sizes.
 GemmSpec normalized(GemmSpec s) {
+  if (!s.batch_dims.empty()) {
+    s.batch = 1;
+    for (const GemmBatch &d : s.batch_dims)
+      s.batch *= d.extent > 0 ? d.extent : 0;
+  }
   if (s.batch <= 0 || s.M <= 0 || s.N <= 0 || s.K <= 0)
     throw Error("gemm: sizes must be positive (batch " +
                 std::to_string(s.batch) + ", M " + std::to_string(s.M) +
@@ -104,12 +111,55 @@ GemmSpec normalized(GemmSpec s) {
     s.c_row_stride = s.N;
   if (s.c_batch_stride < 0)
     s.c_batch_stride = s.M * s.c_row_stride;
+  if (s.batch_dims.empty())
+    s.batch_dims = {
+        {s.batch, s.a_batch_stride, s.b_batch_stride, s.c_batch_stride}};
+  int64_t c_inner = s.M * s.c_row_stride;
+  for (size_t d = s.batch_dims.size(); d-- > 0;) {
+    GemmBatch &l = s.batch_dims[d];
+    if (l.c_stride < 0)
+      l.c_stride = c_inner;
+    c_inner *= l.extent;
+  }
   if (s.vector_width == 0)
     s.vector_width = host_vector_width();
   return s;
 }
 
+/// The C expression of sum over the levels of (index along the level of
+/// flat batch index \p b) * the stride \p stride_of gives.
+template <typename Stride>
+std::string batch_offset(const GemmSpec &s, const std::string &b,
+                         Stride stride_of) {
+  if (s.batch_dims.size() == 1)
+    return mul(b, stride_of(s.batch_dims[0]));
+  std::vector<int64_t> ext;
+  for (const GemmBatch &d : s.batch_dims)
+    ext.push_back(d.extent);
+  std::string r;
+  for (size_t d = 0; d < ext.size(); ++d) {
+    int64_t st = stride_of(s.batch_dims[d]);
+    if (st != 0)
+      r += (r.empty() ? "" : " + ") + mul(batch_level_index(b, ext, d), st);
+  }
+  return r.empty() ? "0" : r;
+}
+
 } // namespace
+
+std::string batch_level_index(const std::string &flat,
+                              const std::vector<int64_t> &extents,
+                              size_t level) {
+  int64_t inner = 1;
+  for (size_t d = level + 1; d < extents.size(); ++d)
+    inner *= extents[d];
+  std::string r = "(" + flat + ")";
+  if (inner > 1)
+    r = "(" + r + " / " + std::to_string(inner) + "L)";
+  if (level > 0)
+    r = "(" + r + " % " + std::to_string(extents[level]) + "L)";
+  return r;
+}
 
 std::string emit_gemm(const GemmSpec &spec) {
   const GemmSpec s = normalized(spec);
@@ -126,20 +176,22 @@ std::string emit_gemm(const GemmSpec &spec) {
   c.K = s.K;
   c.a_at = [s](const std::string &b, const std::string &m,
                const std::string &k) {
-    return "A[" + mul(b, s.a_batch_stride) + " + " + mul(m, s.a_row_stride) +
-           " + " + mul(k, s.a_col_stride) + "]";
+    return "A[" + batch_offset(s, b, [](auto &d) { return d.a_stride; }) +
+           " + " + mul(m, s.a_row_stride) + " + " + mul(k, s.a_col_stride) +
+           "]";
   };
   c.a_k_unit = s.a_col_stride == 1 || s.a_row_stride != 1;
   c.b_at = [s](const std::string &b, const std::string &k,
                const std::string &n) {
-    return "B[" + mul(b, s.b_batch_stride) + " + " + mul(k, s.b_row_stride) +
-           " + " + mul(n, s.b_col_stride) + "]";
+    return "B[" + batch_offset(s, b, [](auto &d) { return d.b_stride; }) +
+           " + " + mul(k, s.b_row_stride) + " + " + mul(n, s.b_col_stride) +
+           "]";
   };
   c.b_n_unit = s.b_col_stride == 1 || s.b_row_stride != 1;
   if (!c.b_n_unit && s.b_col_stride > 0)
     c.b_n_stride = s.b_col_stride;
   c.c_base = [s](const std::string &b) {
-    return "C + " + mul(b, s.c_batch_stride);
+    return "C + " + batch_offset(s, b, [](auto &d) { return d.c_stride; });
   };
   c.ldc = s.c_row_stride;
   c.epilogue = s.epilogue;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace kiln::codegen {
 
@@ -44,6 +45,20 @@ struct GemmTiling {
   int nc = 0; ///< columns of a packed B panel (KC x NC, shared by threads)
 };
 
+/// One batch level of a GemmSpec: its extent and the strides of A, B and
+/// C along it in elements (0 for a broadcast operand; c_stride -1: C is
+/// row-major over the levels, [levels..., M, c_row_stride]).
+struct GemmBatch {
+  int64_t extent = 1, a_stride = 0, b_stride = 0, c_stride = -1;
+};
+
+/// The C expression of the index along level \p level of the flat batch
+/// index \p flat (row-major over \p extents, outermost first), e.g.
+/// "((b_) / 4 % 8)".
+std::string batch_level_index(const std::string &flat,
+                              const std::vector<int64_t> &extents,
+                              size_t level);
+
 /// C[b][i][j] = epilogue(b, i, j, sum_k A(b,i,k) * B(b,k,j)) for every batch
 /// b, with A(b,m,k) = A[b*a_batch_stride + m*a_row_stride + k*a_col_stride],
 /// B(b,k,n) = B[b*b_batch_stride + k*b_row_stride + n*b_col_stride] (any
@@ -61,8 +76,13 @@ struct GemmSpec {
   int64_t b_col_stride = 1;
   int64_t c_batch_stride = -1; ///< -1: M*c_row_stride
   int64_t c_row_stride = -1;   ///< -1: N
-  int vector_width = 0;        ///< 0: host_vector_width()
-  GemmTiling tiling;           ///< zeros: chosen for the host
+  /// Several batch levels, outermost first (e.g. [B, H] of attention over
+  /// transposed views, whose strides do not merge into one); b then runs
+  /// over the product of their extents, row-major. When set, batch and the
+  /// *_batch_stride fields are ignored.
+  std::vector<GemmBatch> batch_dims;
+  int vector_width = 0; ///< 0: host_vector_width()
+  GemmTiling tiling;    ///< zeros: chosen for the host
   /// Optional; empty stores the sum. The expression may use the parameters
   /// named in extra_params.
   EpilogueFn epilogue;

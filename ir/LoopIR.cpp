@@ -184,6 +184,20 @@ StmtPtr assign(int v, ExprPtr value) {
   return s;
 }
 
+int64_t GemmDesc::batch_count() const {
+  int64_t n = 1;
+  for (const GemmBatchDim &d : batch)
+    n *= d.extent;
+  return n;
+}
+
+std::vector<int64_t> GemmDesc::batch_extents() const {
+  std::vector<int64_t> e;
+  for (const GemmBatchDim &d : batch)
+    e.push_back(d.extent);
+  return e;
+}
+
 StmtPtr gemm(GemmDesc d) {
   auto s = std::make_shared<Stmt>();
   s->op = StmtOp::Gemm;
@@ -275,8 +289,14 @@ public:
       const GemmDesc &g = *s->gemm;
       os_ << pad << "gemm " << p_.buffers[size_t(g.c)].name << " = "
           << p_.buffers[size_t(g.a)].name << " x "
-          << p_.buffers[size_t(g.b)].name << " [batch=" << g.batch
-          << ", m=" << g.m << ", n=" << g.n << ", k=" << g.k << "]\n"
+          << p_.buffers[size_t(g.b)].name << " [";
+      if (!g.batch.empty()) {
+        os_ << "batch=";
+        for (size_t d = 0; d < g.batch.size(); ++d)
+          os_ << (d ? "x" : "") << g.batch[d].extent;
+        os_ << ", ";
+      }
+      os_ << "m=" << g.m << ", n=" << g.n << ", k=" << g.k << "]\n"
           << pad << "  epilogue " << expr(g.epilogue) << "\n";
       return;
     }

@@ -139,20 +139,37 @@ enum class StmtOp {
 struct Stmt;
 using StmtPtr = std::shared_ptr<Stmt>;
 
-/// C[b][i][j] = epilogue(sum_k A[b][i][k] * B[b][k][j]) for every b, i, j:
-/// the printer expands it into a packed, register-tiled kernel specialized
-/// to these static sizes. Operands are read in place through their strides
-/// (a transposed or batch-broadcast operand is never copied).
+/// One batch level of a Gemm: C's index along it runs over [0, extent),
+/// where A and B advance by their strides (0: a broadcast operand).
+struct GemmBatchDim {
+  int64_t extent = 1;
+  int64_t a_stride = 0, b_stride = 0;
+  int var = -1; ///< the epilogue's index var of this level (-1: unused)
+};
+
+/// C[b...][i][j] = epilogue(sum_k A[b...][i][k] * B[b...][k][j]) for every
+/// batch index b... (any number of levels), i, j: the printer expands it
+/// into a packed, register-tiled kernel specialized to these static sizes.
+/// Operands are read in place through their strides (a transposed or
+/// batch-broadcast operand is never copied); levels whose strides cannot be
+/// merged (e.g. [B, H, T, D] read through a transpose of [B, T, H, D]) stay
+/// separate levels.
 struct GemmDesc {
   int a = -1, b = -1, c = -1; ///< buffers
-  int64_t batch = 1, m = 0, n = 0, k = 0;
-  int64_t a_offset = 0, a_batch_stride = 0, a_row_stride = 0, a_col_stride = 1;
-  int64_t b_offset = 0, b_batch_stride = 0, b_row_stride = 0, b_col_stride = 1;
-  /// C is row-major [batch, m, n].
+  /// Batch levels, outermost first; none for a plain matmul.
+  std::vector<GemmBatchDim> batch;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t a_offset = 0, a_row_stride = 0, a_col_stride = 1;
+  int64_t b_offset = 0, b_row_stride = 0, b_col_stride = 1;
+  /// C is row-major [batch extents..., m, n].
   /// The stored value: an expression of the accumulator var `acc_var` (of
-  /// C's dtype) and the index vars `batch_var`, `i_var`, `j_var`.
+  /// C's dtype), the index vars `i_var`, `j_var` and each level's `var`.
   ExprPtr epilogue;
-  int acc_var = -1, batch_var = -1, i_var = -1, j_var = -1;
+  int acc_var = -1, i_var = -1, j_var = -1;
+  /// The number of products: the product of the levels' extents.
+  int64_t batch_count() const;
+  /// The levels' extents, outermost first.
+  std::vector<int64_t> batch_extents() const;
 };
 
 /// Which product of a convolution a Conv2dDesc computes. The geometry

@@ -170,12 +170,49 @@ ExprPtr gather_at(Lowering &l, const Node &n, const Index &idx) {
   return l.value_at(x, src);
 }
 
+/// The index of a reshape's input \p in read at output index \p idx of
+/// shape \p out. Dims of extent 1 read index 0; the others are matched in
+/// groups of equal product, so that a split ([B, T, H*D] -> [B, T, H, D])
+/// or a merge of dims stays affine and only a group that is split one way
+/// and merged the other needs division.
+Index reshape_index(const Index &idx, const Shape &out, const Shape &in) {
+  std::vector<size_t> is, os;
+  for (size_t d = 0; d < in.size(); ++d)
+    if (in[d] != 1)
+      is.push_back(d);
+  for (size_t d = 0; d < out.size(); ++d)
+    if (out[d] != 1)
+      os.push_back(d);
+  if (numel(in) == 0)
+    return unflatten(flat_index(idx, out), in);
+  Index src(in.size(), loop::int_imm(0));
+  for (size_t a = 0, b = 0; a < is.size();) {
+    Shape gi = {in[is[a]]}, go = {out[os[b]]};
+    Index gidx = {idx[os[b]]};
+    size_t a0 = a++;
+    ++b;
+    while (numel(gi) != numel(go)) {
+      if (numel(gi) < numel(go)) {
+        gi.push_back(in[is[a++]]);
+      } else {
+        go.push_back(out[os[b]]);
+        gidx.push_back(idx[os[b++]]);
+      }
+    }
+    ExprPtr flat = go.size() == 1 ? gidx[0] : flat_index(gidx, go);
+    Index parts = gi.size() == 1 ? Index{flat} : unflatten(flat, gi);
+    for (size_t q = 0; q < gi.size(); ++q)
+      src[is[a0 + q]] = parts[q];
+  }
+  return src;
+}
+
 ExprPtr view_at(Lowering &l, const Node &n, const Index &idx) {
   const Value *x = n.operand(0);
   const Shape &in = x->type().shape;
   switch (n.op()) {
   case OpKind::Reshape:
-    return l.value_at(x, unflatten(flat_index(idx, n.type().shape), in));
+    return l.value_at(x, reshape_index(idx, n.type().shape, in));
   case OpKind::BroadcastTo:
     return l.value_at(x, broadcast_index(idx, in));
   case OpKind::Transpose: {

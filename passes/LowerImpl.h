@@ -7,6 +7,7 @@
 #include "passes/Lower.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -27,6 +28,14 @@ bool is_cheap(OpKind op);
 
 /// The loop-IR op with the same meaning as an elementwise Graph op.
 loop::Op scalar_op(OpKind op);
+
+/// A matmul operand read as a strided view of one buffer: its offset and
+/// the stride of each index var (LowerGemm.cpp).
+struct Strided {
+  int buffer = -1;
+  int64_t offset = 0;
+  std::map<int, int64_t> stride;
+};
 
 class Lowering {
 public:
@@ -60,8 +69,15 @@ public:
   StmtPtr reduction_kernel(const Node &n, int out);
   StmtPtr contraction_kernel(const Node &c, const Value *root, int out);
   /// A matmul as a Gemm micro-kernel node, or nullptr when its operands are
-  /// not strided views of buffers of its dtype (rank <= 3).
+  /// not strided views of buffers of its dtype (LowerGemm.cpp).
   StmtPtr gemm_kernel(const Node &c, const Value *root, int out);
+  /// Fills \p s with matmul operand \p v read at \p idx (strides of
+  /// \p vars); when \p v is no strided view, appends to \p staging a copy
+  /// of it into a row-major Temp buffer and reads that. False when \p v is
+  /// not of dtype \p t.
+  bool gemm_operand(const Value *v, const Index &idx,
+                    const std::vector<int> &vars, DType t, Strided &s,
+                    std::vector<StmtPtr> &staging);
   /// A conv2d as a Conv2d implicit-GEMM node, or nullptr when it is not f32,
   /// is small, or its operands are not contiguous buffers.
   StmtPtr conv_kernel(const Node &c, const Value *root, int out);
@@ -134,6 +150,10 @@ private:
   std::unordered_map<const Value *, int> probe_outs_;
 };
 
+/// Adds \p scale * e to \p coef (per variable) and \p off when \p e is an
+/// affine function of loop variables; false otherwise.
+bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
+            int64_t &off);
 /// Flat row-major index of \p idx in \p shape.
 ExprPtr flat_index(const Index &idx, const Shape &shape);
 /// Multi-index of \p flat in \p shape.

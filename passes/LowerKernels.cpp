@@ -199,10 +199,6 @@ std::vector<StmtPtr> conv_sum(Lowering &l, const Node &c, const Index &idx,
 
 } // namespace
 
-namespace {
-
-/// Adds \p scale * e to \p coef (per variable) and \p off when \p e is an
-/// affine function of loop variables; false otherwise.
 bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
             int64_t &off) {
   switch (e->op) {
@@ -227,83 +223,6 @@ bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
   default:
     return false;
   }
-}
-
-/// A matmul operand read as a strided view of one buffer.
-struct Strided {
-  int buffer = -1;
-  int64_t offset = 0, batch = 0, row = 0, col = 0;
-};
-
-bool strided(const ExprPtr &e, DType t, int bv, int rv, int cv, Strided &s) {
-  if (e->op != Op::Load || e->dtype != t)
-    return false;
-  std::map<int, int64_t> coef;
-  if (!affine(e->args[0], 1, coef, s.offset))
-    return false;
-  for (const auto &[v, c] : coef)
-    if (v != bv && v != rv && v != cv && c != 0)
-      return false;
-  s.buffer = e->buffer;
-  s.batch = bv >= 0 ? coef[bv] : 0;
-  s.row = coef[rv];
-  s.col = coef[cv];
-  return true;
-}
-
-} // namespace
-
-StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
-  const Shape &s = c.type().shape;
-  DType t = c.type().dtype;
-  const Value *a = c.operand(0), *b = c.operand(1);
-  if (!opts_.use_gemm || s.size() > 3 || (t != DType::F32 && t != DType::F64) ||
-      prog_.buffers[size_t(out)].dtype != t)
-    return nullptr;
-  int64_t work = numel(s) * a->type().shape.back();
-  if (work < opts_.gemm_min_work)
-    return nullptr;
-  bool batched = s.size() == 3;
-  int bv = batched ? new_var("b") : -1, iv = new_var("i"), jv = new_var("j"),
-      kv = new_var("k");
-  Index pre;
-  if (batched)
-    pre.push_back(loop::var(bv));
-  Index ia = pre, ib = pre;
-  ia.insert(ia.end(), {loop::var(iv), loop::var(kv)});
-  ib.insert(ib.end(), {loop::var(kv), loop::var(jv)});
-  Strided sa, sb;
-  if (!strided(value_at(a, broadcast_index(ia, a->type().shape)), t, bv, iv, kv,
-               sa) ||
-      !strided(value_at(b, broadcast_index(ib, b->type().shape)), t, bv, kv, jv,
-               sb))
-    return nullptr;
-  loop::GemmDesc g;
-  g.a = sa.buffer;
-  g.b = sb.buffer;
-  g.c = out;
-  g.batch = batched ? s[0] : 1;
-  g.m = s[s.size() - 2];
-  g.n = s.back();
-  g.k = a->type().shape.back();
-  g.a_offset = sa.offset;
-  g.a_batch_stride = sa.batch;
-  g.a_row_stride = sa.row;
-  g.a_col_stride = sa.col;
-  g.b_offset = sb.offset;
-  g.b_batch_stride = sb.batch;
-  g.b_row_stride = sb.row;
-  g.b_col_stride = sb.col;
-  g.acc_var = new_var("acc", t);
-  g.batch_var = bv;
-  g.i_var = iv;
-  g.j_var = jv;
-  overrides[c.result()] = loop::var(g.acc_var, t);
-  Index oi = pre;
-  oi.insert(oi.end(), {loop::var(iv), loop::var(jv)});
-  g.epilogue = value_at(root, oi);
-  overrides.erase(c.result());
-  return loop::block({loop::gemm(std::move(g))});
 }
 
 namespace {

@@ -42,7 +42,7 @@ void stmt_cost(const loop::StmtPtr &s, int64_t trips, int64_t &flops) {
       s->op == loop::StmtOp::Assign)
     flops += trips * expr_flops(s->value);
   if (const auto &g = s->gemm) {
-    int64_t outs = trips * g->batch * g->m * g->n;
+    int64_t outs = trips * g->batch_count() * g->m * g->n;
     flops += 2 * outs * g->k + outs * expr_flops(g->epilogue);
   }
   if (const auto &c = s->conv) {
