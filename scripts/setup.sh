@@ -31,6 +31,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# AotTest runs an AArch64 object with OpenMP loops under qemu: it needs
+# LLVM's arm64 libomp (the generated code calls __kmpc_*), unpacked into
+# /opt/kiln-cross/aarch64/lib rather than installed (the arm64 package
+# would take the host's /usr/lib/llvm-14/lib/libomp.so.5). About 6 s:
+# the arm64 package lists, one 0.3 MB package.
+a64omp=/opt/kiln-cross/aarch64/lib
+if [ ! -e "$a64omp/libomp.so.5" ]; then
+  echo "setup: unpacking libomp5-14:arm64 into $a64omp"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  dpkg --print-foreign-architectures | grep -qx arm64 || {
+    $sudo dpkg --add-architecture arm64
+    $sudo apt-get update -qq
+  }
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root libomp5-14:arm64 >/dev/null &&
+    dpkg -x libomp5-14_*_arm64.deb root)
+  $sudo mkdir -p "$a64omp"
+  $sudo cp "$tmp/root/usr/lib/llvm-14/lib/libomp.so.5" "$a64omp/"
+  rm -rf "$tmp"
+fi
+
 if [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup: CUDA toolkit found in /usr/local/cuda"
 else

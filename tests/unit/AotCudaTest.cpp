@@ -50,6 +50,19 @@ aot::AotResult compile_cuda(const Function &f, aot::AotOptions o,
   return aot::compile(f, o);
 }
 
+/// mlp_train_cuda.c's output \p out: the JIT's \p losses, then the sum of
+/// the first layer's weights after the steps, read back from the device.
+void check_training(const std::string &out, const std::vector<double> &losses,
+                    double sum) {
+  std::vector<double> got = numbers(out, false);
+  REQUIRE(got.size() == losses.size() + 1);
+  for (size_t i = 0; i < losses.size(); ++i) {
+    INFO("step " << i);
+    CHECK(std::fabs(got[i] - losses[i]) <= 1e-4 * std::fabs(losses[i]) + 1e-6);
+  }
+  CHECK(std::fabs(got.back() - sum) <= 1e-4 * std::fabs(sum) + 1e-4);
+}
+
 bool have_nvrtc() {
   if (codegen::nvrtc_available())
     return true;
@@ -246,14 +259,7 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
     int rc = run_prog(dir, fake_driver(dir, r), out, err);
     INFO(err);
     REQUIRE(rc == 0);
-    std::vector<double> got = numbers(out, false);
-    REQUIRE(got.size() == want.size() + 1);
-    for (size_t i = 0; i < want.size(); ++i) {
-      INFO("step " << i);
-      CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
-    }
-    // The first layer's weights after 30 steps, read back.
-    CHECK(std::fabs(got.back() - sum) <= 1e-4 * std::fabs(sum) + 1e-4);
+    check_training(out, want, sum);
   }
 #endif
 }
@@ -272,10 +278,17 @@ TEST_CASE("aot cuda: the examples on the GPU print the JIT's results",
   aot::AotOptions o;
   o.initial_state = random_state(f);
   std::vector<double> want = jit_probs(f, o.initial_state);
+  auto mt = load("examples/aot/mlp_train.kir");
+  const Function &train = *mt->functions()[0];
+  aot::AotOptions ot;
+  ot.initial_state = random_state(train);
+  double sum = 0;
+  std::vector<double> losses = jit_losses(train, ot.initial_state, &sum);
   WorkDir dir;
   std::string log, out, err;
-  // sm_90 (the default), else PTX that any newer GPU compiles on load.
-  for (const char *arch : {"sm_90", "compute_70"}) {
+  // An sm_90 CUBIN (the default), and PTX that any GPU since sm_80 compiles
+  // on load.
+  for (const char *arch : {"sm_90", "compute_80"}) {
     aot::AotResult r = compile_cuda(f, o, arch);
     dir.write("mlp.o", r.object);
     dir.write("mlp.h", r.header);
@@ -284,10 +297,16 @@ TEST_CASE("aot cuda: the examples on the GPU print the JIT's results",
     int rc = run_prog(dir, "", out, err);
     INFO(arch << ": " << err);
     if (rc == 1 && err.find("(-3)") != std::string::npos) {
-      WARN(err);
-      continue; // not an sm_90 device
+      WARN(err); // not an sm_90 GPU
+      continue;
     }
     REQUIRE(rc == 0);
     check_close(numbers(out, true), want);
+    r = compile_cuda(train, ot, arch);
+    dir.write("mlp_train.o", r.object);
+    dir.write("mlp_train.h", r.header);
+    REQUIRE(build_cuda_example(dir, "mlp_train_cuda.c", "mlp_train.o", log));
+    REQUIRE(run_prog(dir, "", out, err) == 0);
+    check_training(out, losses, sum);
   }
 }
