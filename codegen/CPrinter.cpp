@@ -140,6 +140,7 @@ public:
       s.epilogue = [&, g, ext](const std::string &b, const std::string &i,
                                const std::string &j, const std::string &acc) {
         ExprPrinter ep(p_, kCDialect);
+        ep.buf_names = expr_.buf_names;
         for (size_t d = 0; d < g.batch.size(); ++d)
           if (g.batch[d].var >= 0)
             ep.subst[g.batch[d].var] = batch_level_index(b, ext, d);
@@ -180,6 +181,7 @@ public:
                           const std::string &oh, const std::string &ow,
                           const std::string &acc) {
         ExprPrinter ep(p_, kCDialect);
+        ep.buf_names = expr_.buf_names;
         ep.subst[c.n_var] = "(" + n + ")";
         ep.subst[c.o_var] = "(" + o + ")";
         ep.subst[c.oh_var] = "(" + oh + ")";
@@ -219,33 +221,99 @@ public:
     }
   }
 
+  /// The C pointer type of buffer \p b among \p bufs: const for inputs and
+  /// constants, restrict unless an in-place pair of the memory plan shares
+  /// its bytes.
+  std::string pointer_type(int b, const std::set<int> &bufs) const {
+    const loop::Buffer &buf = p_.buffers[size_t(b)];
+    bool ro = buf.kind == loop::BufferKind::Input ||
+              buf.kind == loop::BufferKind::Constant;
+    return (ro ? "const " : "") + std::string(storage_type(buf.dtype)) +
+           (shares_memory(p_, b, bufs) ? " *" : " *restrict ");
+  }
+
+  static void stmt_vars(const StmtPtr &s, std::vector<int> &vars) {
+    if (s->op == StmtOp::For || s->op == StmtOp::Decl)
+      vars.push_back(s->var);
+    for (const StmtPtr &c : s->body)
+      stmt_vars(c, vars);
+  }
+
+  static bool has_call(const StmtPtr &s) {
+    if (s->op == StmtOp::Call)
+      return true;
+    for (const StmtPtr &c : s->body)
+      if (has_call(c))
+        return true;
+    return false;
+  }
+
   void kernel(const loop::Kernel &k) {
     std::vector<StmtPtr> gemms;
     for (const StmtPtr &s : k.body->body)
       if (s->op == StmtOp::Gemm || s->op == StmtOp::Conv2d)
         gemms.push_back(s);
-    for (size_t i = 0; i < gemms.size(); ++i)
-      contraction_function(*gemms[i], k.name, i);
-    os_ << kernel_comment(k) << (external_.empty() ? "static " : "") << "void "
-        << external_ << k.name << "(void *const *B) {\n";
     std::set<int> bufs;
     collect(k.body, bufs);
     for (const StmtPtr &s : gemms)
       contraction_buffers(*s, bufs);
+    // A kernel without runtime calls prints its body with local names (p0..
+    // in buffer order, v0.. in statement order) as a function of its
+    // buffers, defined once per program under a name taken from its text
+    // (emit_static): kernels of the same shapes and ops (one per layer, say)
+    // share one compiled body and each is a call of it.
+    const bool shared = !has_call(k.body);
+    if (shared) {
+      for (int b : bufs)
+        expr_.buf_names[b] = "p" + std::to_string(expr_.buf_names.size());
+      std::vector<int> vars;
+      stmt_vars(k.body, vars);
+      for (int v : vars)
+        if (!expr_.var_names.count(v))
+          expr_.var_names[v] = "v" + std::to_string(expr_.var_names.size());
+    }
+    for (size_t i = 0; i < gemms.size(); ++i)
+      contraction_function(*gemms[i], k.name, i);
     gemm_index_ = 0;
     kernel_name_ = k.name;
-    for (int b : bufs) {
-      const loop::Buffer &buf = p_.buffers[size_t(b)];
-      bool ro = buf.kind == loop::BufferKind::Input ||
-                buf.kind == loop::BufferKind::Constant;
-      // An in-place pair of the memory plan shares bytes: no restrict.
-      os_ << "  " << (ro ? "const " : "") << storage_type(buf.dtype)
-          << (shares_memory(p_, b, bufs) ? " *" : " *restrict ") << expr_.buf(b)
-          << " = (" << (ro ? "const " : "") << storage_type(buf.dtype)
-          << " *)B[" << b << "]; /* " << buf.name << " */\n";
+    const std::string kernel = external_ + k.name;
+    if (!shared) {
+      os_ << kernel_comment(k) << (external_.empty() ? "static " : "")
+          << "void " << kernel << "(void *const *B) {\n";
+      for (int b : bufs) {
+        std::string t = pointer_type(b, bufs);
+        os_ << "  " << t << expr_.buf(b) << " = (" << t.substr(0, t.find('*'))
+            << "*)B[" << b << "]; /* " << p_.buffers[size_t(b)].name << " */\n";
+      }
+      stmt(k.body, 1);
+      os_ << "}\n\n";
+      return;
     }
+    std::ostringstream body; // the body's text, printed through os_
+    std::swap(os_, body);
+    std::string params;
+    for (int b : bufs)
+      params +=
+          (params.empty() ? "" : ", ") + pointer_type(b, bufs) + expr_.buf(b);
+    os_ << "__attribute__((noinline))\nvoid " << kernel << "_body(" << params
+        << ") {\n";
     stmt(k.body, 1);
-    os_ << "}\n\n";
+    os_ << "}\n";
+    std::swap(os_, body);
+    emit_static(body.str(), kernel + "_body");
+    expr_.buf_names.clear();
+    expr_.var_names.clear();
+    os_ << kernel_comment(k) << (external_.empty() ? "static " : "") << "void "
+        << kernel << "(void *const *B) {\n  " << shared_names_[kernel + "_body"]
+        << "(";
+    const char *sep = "";
+    for (int b : bufs) {
+      std::string t = pointer_type(b, bufs);
+      os_ << sep << "\n      (" << t.substr(0, t.find('*')) << "*)B[" << b
+          << "] /* " << p_.buffers[size_t(b)].name << " */";
+      sep = ",";
+    }
+    os_ << ");\n}\n\n";
   }
 
   void stmt(const StmtPtr &s, int depth) {

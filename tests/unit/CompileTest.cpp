@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 
 using namespace kiln;
 using namespace kiln::test;
@@ -311,18 +312,21 @@ TEST_CASE("compile: the reduced resnet18 training step with every "
     check_normwise(got[i], want[i], "result " + std::to_string(i), 5e-3);
 }
 
-TEST_CASE("compile: identical contractions share one C definition",
+TEST_CASE("compile: identical contractions and kernels share one C "
+          "definition",
           "[compile][conv]") {
-  // Two convolutions of the same shapes (and their backward products'
-  // shapes) in separate kernels: one definition of the shared function per
-  // program, and the kernels that use it in the same translation unit.
+  // Two convolutions of the same shapes in separate kernels, and two exp
+  // kernels of the same shape: one definition of the shared contraction
+  // function and of each shared kernel body per program, and the kernels
+  // that use one in the same translation unit.
   Diagnostics diags;
   std::unique_ptr<Module> m = parse_and_verify(R"(
-func @twins(%x: f32[2,16,8,8], %y: f32[2,16,8,8], %w: f32[16,16,3,3], %v: f32[16,16,3,3]) -> (f32[2,16,8,8], f32[2,16,8,8], f32[2,16,8,8]) {
+func @twins(%x: f32[2,16,8,8], %y: f32[2,16,8,8], %w: f32[16,16,3,3], %v: f32[16,16,3,3]) -> (f32[2,16,8,8], f32[2,16,8,8], f32[2,16,8,8], f32[2,16,8,8]) {
   %a = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,16,8,8]
   %b = conv2d(%y, %v) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,16,8,8]
   %e = exp(%x) : f32[2,16,8,8]
-  return %a, %b, %e
+  %g = exp(%y) : f32[2,16,8,8]
+  return %a, %b, %e, %g
 }
 )",
                                                "twins.kir", diags);
@@ -338,12 +342,14 @@ func @twins(%x: f32[2,16,8,8], %y: f32[2,16,8,8], %w: f32[16,16,3,3], %v: f32[16
       ids.push_back(c.substr(at, c.find('\n', at) - at));
     return ids;
   };
+  // One translation unit: the contraction function, the conv kernels' body
+  // and the exp kernels' body, each guarded once per kernel that uses it.
   std::vector<std::string> one = definitions(codegen::emit_c(p, "twins"));
-  REQUIRE(one.size() == 2);
-  CHECK(one[0] == one[1]);
+  REQUIRE(one.size() == 6);
+  CHECK(std::set<std::string>(one.begin(), one.end()).size() == 3);
   std::vector<std::string> parts = codegen::emit_c_parts(p, "twins", 2);
   REQUIRE(parts.size() == 2);
-  CHECK(definitions(parts[0]).size() + definitions(parts[1]).size() == 1);
+  CHECK(definitions(parts[0]).size() + definitions(parts[1]).size() == 3);
   std::vector<HostTensor> args = random_args(f, 4);
   std::vector<HostTensor> want = interpret(f, args);
   std::vector<HostTensor> got = compile(f, o)->run_all(args);
