@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 #include <unistd.h>
 
 namespace kiln::aot {
@@ -140,43 +141,65 @@ AotResult compile(const Function &f, const AotOptions &options) {
   // The CUDA target's host code copies the initial state from the CPU
   // target's NAME_host_init_state, kept out of the object's symbol table.
   std::string init_name = name;
+  std::vector<std::string> units(1); // C translation units; [0]: the entry
+  std::string linker;
   if (cuda) {
-    r.c_source = cuda_host_c(*g, name, options, r, blobs);
+    units[0] = cuda_host_c(*g, name, options, r, blobs);
     init_name = name + "_host";
-    r.c_source += "int " + init_name +
-                  "_init_state(void *const *) "
-                  "__attribute__((visibility(\"hidden\")));\nvoid " +
-                  init_name +
-                  "_set_weights_file(const char *) "
-                  "__attribute__((visibility(\"hidden\")));\n";
+    units[0] += "int " + init_name +
+                "_init_state(void *const *) "
+                "__attribute__((visibility(\"hidden\")));\nvoid " +
+                init_name +
+                "_set_weights_file(const char *) "
+                "__attribute__((visibility(\"hidden\")));\n";
   } else {
     loop::Program program = lower(*g, options.lower);
     r.num_kernels = program.kernels.size();
-    r.c_source = codegen::emit_c(program, name);
-    r.arena_bytes = arena_from_source(r.c_source, name, program.arena_bytes);
+    // Automatic: one unit per 8 kernels, at most one per hardware thread.
+    int parts = options.threads > 0
+                    ? options.threads
+                    : std::min<int>(std::thread::hardware_concurrency(),
+                                    int(r.num_kernels / 8) + 1);
+    if (parts > 1 && (linker = relocatable_linker(co.triple)).empty())
+      parts = 1;
+    units = codegen::emit_c_parts(program, name, parts);
+    // Kernels that other units call are external functions; keep them out
+    // of the object's dynamic symbols.
+    std::string hidden;
+    for (const loop::Kernel &k : program.kernels)
+      hidden += "void " + name + "_" + k.name +
+                "(void *const *) __attribute__((visibility(\"hidden\")));\n";
+    for (std::string &u : units)
+      u = (units.size() > 1 ? hidden : "") + u;
+    r.arena_bytes = arena_from_source(units[0], name, program.arena_bytes);
   }
+  r.num_units = units.size();
   StateLayout layout = state_layout(*g, options.initial_state);
   if (!options.weights_file.empty()) {
     r.weights_file = side_file(*g, layout, options.initial_state);
-    r.c_source += side_file_loader_c(init_name, layout, r.weights_file,
-                                     options.weights_file);
+    units[0] += side_file_loader_c(init_name, layout, r.weights_file,
+                                   options.weights_file);
   } else if (options.initial_state.empty()) {
-    r.c_source += zero_init_c(init_name, layout);
+    units[0] += zero_init_c(init_name, layout);
   } else {
     blobs.push_back(write_blob(embedded_blob(layout, options.initial_state)));
-    r.c_source += embedded_init_c(init_name, layout, blobs.back());
+    units[0] += embedded_init_c(init_name, layout, blobs.back());
   }
   if (cuda)
-    r.c_source +=
+    units[0] +=
         cuda_runtime_c(name, r.device_arch, !options.weights_file.empty());
   // Objects with large embedded blobs stay out of the cache.
   long long blob_bytes =
       (long long)r.device_image.size() +
       (options.initial_state.empty() ? 0 : layout.blob_bytes);
   co.use_cache = co.use_cache && (blobs.empty() || blob_bytes <= (16ll << 20));
-  Status s = codegen::compile_c_to_object(r.c_source, co, r.object);
+  Status s = compile_units_to_object(units, co, linker, r.object);
   for (const std::string &b : blobs)
     std::remove(b.c_str());
+  for (size_t i = 0; i < units.size(); ++i)
+    r.c_source +=
+        (i ? "\n/* ---- C unit " + std::to_string(i) + " ---- */\n" : "") +
+        units[i];
   if (!s)
     throw Error("aot: compiling @" + f.name() + " for cpu '" + co.cpu + "'" +
                 (co.triple.empty() ? "" : " of " + co.triple) + " failed:\n" +

@@ -61,6 +61,11 @@ struct AotOptions {
   std::string weights_file;
   /// Use the on-disk object cache.
   bool use_cache = true;
+  /// The CPU target compiles the program as this many C units (at most one
+  /// per kernel) on as many threads, merged into one object by the system
+  /// linker (`ld -r`; one unit when there is none). 0: one unit per 8
+  /// kernels, at most one per hardware thread.
+  int threads = 0;
 };
 
 /// What compile() produced; nothing is written to disk.
@@ -71,6 +76,7 @@ struct AotResult {
   std::string c_source;     ///< the C that made the object
   long long arena_bytes = 0;
   size_t num_kernels = 0;
+  size_t num_units = 1; ///< C translation units compiled (CPU target)
   /// Cuda: the launches, the embedded image (CUBIN or PTX), its arch and
   /// the CUDA C it was compiled from (with its launch list).
   size_t num_launches = 0;

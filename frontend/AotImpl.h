@@ -5,6 +5,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include "codegen/ClangJit.h"
 #include "ir/Graph.h"
 #include "ir/HostTensor.h"
 
@@ -57,6 +58,18 @@ std::string write_blob(const std::string &blob);
 
 struct AotOptions;
 struct AotResult;
+
+/// The linker that merges relocatable objects for \p triple ("": the
+/// host): ld.lld, else GNU ld (`TRIPLE-ld` for another triple); "" when
+/// there is none.
+std::string relocatable_linker(const std::string &triple);
+
+/// Compiles \p units (one C program split by emit_c_parts) into one
+/// relocatable object: one unit directly, several on threads and merged
+/// with `linker -r`.
+Status compile_units_to_object(const std::vector<std::string> &units,
+                               const codegen::CCompileOptions &co,
+                               const std::string &linker, std::string &object);
 
 /// The CUDA target (AotCuda.cpp): lowers \p g for the GPU, compiles its
 /// kernels with NVRTC (the image goes to a blob file appended to \p blobs)

@@ -15,6 +15,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # AotTest runs a cross-compiled AArch64 object under qemu (docs/aot.md).
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  # kilnc merges the C units of a large program into one object with ld -r.
+  lld-14
 )
 
 missing=()

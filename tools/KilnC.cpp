@@ -13,6 +13,7 @@
 #include "tools/ToolSupport.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -52,6 +53,9 @@ options:
                        compute_XX, PTX that the driver compiles on load
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
+  -j, --jobs N         compile the C as N units on N threads, merged into
+                       one object with ld -r (default: one unit per 8
+                       kernels, at most one per hardware thread)
   --no-canonicalize    compile the function as written
   --no-cache           do not use the compile cache
   -h, --help           this text
@@ -62,6 +66,7 @@ struct Options {
   std::string cpu, triple, arch;
   aot::AotTarget target = aot::AotTarget::Cpu;
   bool allow_unused = false, canonicalize = true, use_cache = true;
+  int jobs = 0;
 };
 
 /// 0 to go on, -1 to exit 0, or an exit code.
@@ -92,6 +97,13 @@ int parse_args(int argc, char **argv, Options &o) {
         return 2;
       }
       o.target = t == "cuda" ? aot::AotTarget::Cuda : aot::AotTarget::Cpu;
+    } else if ((a == "-j" || a == "--jobs") && has) {
+      o.jobs = std::atoi(argv[++i]);
+      if (o.jobs < 1) {
+        std::cerr << "kilnc: error: " << a << " " << argv[i]
+                  << ": not a positive number\n";
+        return 2;
+      }
     } else if (a == "--arch" && has) {
       o.arch = argv[++i];
     } else if (a == "--triple" && has) {
@@ -244,6 +256,7 @@ int run(const Options &o) {
   ao.triple = o.triple;
   ao.target = o.target;
   ao.arch = o.arch;
+  ao.threads = o.jobs;
   ao.canonicalize = o.canonicalize;
   ao.use_cache = o.use_cache;
   ao.weights_file = o.weights_file;
@@ -257,8 +270,11 @@ int run(const Options &o) {
   if (!write_all(files))
     return 1;
   std::fprintf(
-      stderr, "kilnc: @%s: %zu kernels, object %zu bytes, arena %lld bytes\n",
-      f->name().c_str(), r.num_kernels, r.object.size(), r.arena_bytes);
+      stderr, "kilnc: @%s: %zu kernels, object %zu bytes, arena %lld bytes%s\n",
+      f->name().c_str(), r.num_kernels, r.object.size(), r.arena_bytes,
+      r.num_units > 1
+          ? (" (" + std::to_string(r.num_units) + " C units)").c_str()
+          : "");
   if (!r.device_arch.empty())
     std::fprintf(stderr, "kilnc: @%s: %zu CUDA launches, %s image %zu bytes\n",
                  f->name().c_str(), r.num_launches, r.device_arch.c_str(),

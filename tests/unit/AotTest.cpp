@@ -6,6 +6,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "unit/AotTestUtil.h"
 
+#include "frontend/AotImpl.h"
+
 #include "runtime/Safetensors.h"
 
 using namespace kiln;
@@ -145,20 +147,30 @@ TEST_CASE("aot: examples/aot/mlp_train.c trains as the JIT does", "[aot]") {
   WorkDir dir;
   aot::AotOptions o;
   o.initial_state = state;
-  aot::AotResult r = aot::compile(f, o);
-  CHECK_THAT(r.header, Catch::Contains("#define mlp_train_INPUT_1_NAME "
-                                       "\"labels\"") &&
-                           Catch::Contains("#define mlp_train_NUM_OUTPUTS 1"));
-  dir.write("mlp_train.o", r.object);
-  dir.write("mlp_train.h", r.header);
-  std::vector<double> got =
-      numbers(build_and_run(dir, "cc", "mlp_train.c",
-                            "-std=c11 -Wall -Wextra -Werror", "mlp_train.o"),
-              false);
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("step " << i);
-    CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
+  // One C unit, and three compiled on threads and merged with ld -r.
+  for (int threads : {1, 3}) {
+    o.threads = threads;
+    aot::AotResult r = aot::compile(f, o);
+    CHECK_THAT(r.header,
+               Catch::Contains("#define mlp_train_INPUT_1_NAME \"labels\"") &&
+                   Catch::Contains("#define mlp_train_NUM_OUTPUTS 1"));
+    if (threads > 1 && aot::relocatable_linker("").empty()) {
+      WARN("no ld.lld or ld: the program compiles as one C unit");
+      CHECK(r.num_units == 1);
+      continue;
+    }
+    CHECK(r.num_units == size_t(threads));
+    dir.write("mlp_train.o", r.object);
+    dir.write("mlp_train.h", r.header);
+    std::vector<double> got =
+        numbers(build_and_run(dir, "cc", "mlp_train.c",
+                              "-std=c11 -Wall -Wextra -Werror", "mlp_train.o"),
+                false);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("units " << threads << ", step " << i);
+      CHECK(std::fabs(got[i] - want[i]) <= 1e-4 * std::fabs(want[i]) + 1e-6);
+    }
   }
 }
 
