@@ -19,6 +19,7 @@ LowerOptions lower_options_for(CompileOptions::Target target,
     base.parallel_threshold = 1;
     base.gemm_min_work = 0;
     base.conv_min_work = 0;
+    base.hoist_invariants = false;
   }
   return base;
 }

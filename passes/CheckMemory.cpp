@@ -102,16 +102,18 @@ bool linear(const Expr &e, int64_t k, std::map<int, int64_t> &form) {
 /// The loops (var -> extent) around the kernel's only store; null when
 /// the kernel is anything but loops around one store.
 const Stmt *lone_store(const Stmt &s, std::map<int, int64_t> &loops,
-                       int &stores) {
+                       int &stores, std::vector<const Stmt *> &decls) {
   if (s.op == StmtOp::Store)
     return ++stores, &s;
+  if (s.op == StmtOp::Decl)
+    return decls.push_back(&s), nullptr;
   if (s.op != StmtOp::Block && s.op != StmtOp::For)
     return stores = 2, nullptr;
   if (s.op == StmtOp::For)
     loops[s.var] = s.extent;
   const Stmt *found = nullptr;
   for (const auto &c : s.body)
-    if (const Stmt *f = lone_store(*c, loops, stores))
+    if (const Stmt *f = lone_store(*c, loops, stores, decls))
       found = f;
   return stores == 1 ? found : nullptr;
 }
@@ -180,7 +182,11 @@ bool loads_at(const Expr *e, int b, const Expr *at,
 bool exact_in_place(const loop::Kernel &k, int dying, int born) {
   std::map<int, int64_t> loops;
   int stores = 0;
-  const Stmt *s = lone_store(*k.body, loops, stores);
+  std::vector<const Stmt *> decls;
+  const Stmt *s = lone_store(*k.body, loops, stores, decls);
+  for (const Stmt *d : decls) // scalars (hoisted invariants) read no dying
+    if (!loads_at(d->value.get(), dying, nullptr, loops))
+      return false;
   return s && s->buffer == born && distinct(*s->index, loops) &&
          loads_at(s->index.get(), dying, nullptr, loops) &&
          loads_at(s->value.get(), dying, s->index.get(), loops);

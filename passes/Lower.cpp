@@ -487,6 +487,8 @@ loop::Program Lowering::run() {
         emit_probe(v);
     }
   emit_result_copies(copies_);
+  if (opts_.hoist_invariants)
+    hoist_invariants(prog_);
   layout_arena();
   return std::move(prog_);
 }

@@ -54,6 +54,10 @@ struct LowerOptions {
   /// otherwise materialized is computed by a kernel of its own, so fusion
   /// and every other kernel stay exactly as without the probes.
   int probe_results = 0;
+  /// Declare costly loop-invariant subexpressions once before their loop
+  /// nest (passes/LowerHoist.cpp); the CUDA target turns it off (a kernel
+  /// with top-level scalars runs on one thread there).
+  bool hoist_invariants = true;
 };
 
 /// Lowers \p f. Throws kiln::Error when an op cannot be lowered.

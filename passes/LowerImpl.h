@@ -154,6 +154,10 @@ private:
 /// affine function of loop variables; false otherwise.
 bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
             int64_t &off);
+/// Moves each kernel's costly loop-invariant subexpressions into scalars
+/// declared before its loops (LowerHoist.cpp); kernels with a contraction
+/// or a runtime call are left alone.
+void hoist_invariants(loop::Program &p);
 /// Flat row-major index of \p idx in \p shape.
 ExprPtr flat_index(const Index &idx, const Shape &shape);
 /// Multi-index of \p flat in \p shape.

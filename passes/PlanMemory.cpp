@@ -156,22 +156,27 @@ bool injective(const ExprPtr &index, const std::map<int, int64_t> &extents) {
   return true;
 }
 
-/// Finds the one Store of a nest of For loops; false for anything else.
+/// Finds the one Store of a nest of For loops and the scalars declared
+/// around it (\p decls); false for anything else.
 bool single_store(const StmtPtr &s, std::map<int, int64_t> &extents,
-                  const loop::Stmt *&store) {
+                  const loop::Stmt *&store,
+                  std::vector<const loop::Stmt *> &decls) {
   switch (s->op) {
   case StmtOp::Block:
   case StmtOp::For:
     if (s->op == StmtOp::For)
       extents[s->var] = s->extent;
     for (const StmtPtr &c : s->body)
-      if (!single_store(c, extents, store))
+      if (!single_store(c, extents, store, decls))
         return false;
     return true;
   case StmtOp::Store:
     if (store)
       return false;
     store = s.get();
+    return true;
+  case StmtOp::Decl:
+    decls.push_back(s.get());
     return true;
   default:
     return false;
@@ -259,8 +264,14 @@ bool in_place_ok(const loop::Program &p, const loop::Kernel &k, int in,
     return false;
   std::map<int, int64_t> extents;
   const loop::Stmt *store = nullptr;
-  if (!single_store(k.body, extents, store) || !store || store->buffer != out)
+  std::vector<const loop::Stmt *> decls;
+  if (!single_store(k.body, extents, store, decls) || !store ||
+      store->buffer != out)
     return false;
+  // A scalar (a hoisted invariant) must not read the input at all.
+  for (const loop::Stmt *d : decls)
+    if (!loads_only_at(d->value, in, nullptr, extents))
+      return false;
   return loads_only_at(store->value, in, store->index, extents) &&
          loads_only_at(store->index, in, nullptr, extents) &&
          injective(store->index, extents);
