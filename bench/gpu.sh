@@ -5,7 +5,8 @@
 # and every reduced workload, forward and training step, on the GPU against
 # the interpreter), runs kiln_bench_gpu (gemm 4096^3 vs cuBLAS, a fused
 # elementwise chain vs the copy bandwidth, mlp/resnet18/gpt training step
-# times), then NVRTC at production flags for every workload, and prints a
+# times), kilnc --target cuda objects (bench/aot-cuda.sh), then NVRTC at
+# production flags for every workload, and prints a
 # summary. Every step runs even when an earlier one fails; the exit status
 # is the number of failed steps. Budget: about 10 minutes on an H100 node
 # (16 cores). Output also goes to $RESULTS/gpu-<time>.log.
@@ -40,9 +41,10 @@ echo "== machine: $(nproc) cores; $(date -u)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2> /dev/null ||
   echo "nvidia-smi not available"
 step "configure" 120 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
-step "build" 420 cmake --build "$BUILD_DIR" -j"$(nproc)" --target kiln_unit_tests kiln_bench_gpu kiln-run
+step "build" 420 cmake --build "$BUILD_DIR" -j"$(nproc)" --target kiln_unit_tests kiln_bench_gpu kiln-run kilnc export_model
 step "tests [cuda]" 300 "$BUILD_DIR"/tests/kiln_unit_tests "[cuda],[cuda-runtime],[cuda-codegen]"
 step "kiln_bench_gpu" 300 "$BUILD_DIR"/bench/kiln_bench_gpu --runs "$RUNS"
+step "aot --target cuda (kilnc, init, runs)" 180 bench/aot-cuda.sh "$BUILD_DIR" "$RUNS"
 step "nvrtc -O3 sm_80+sm_90, all models" 240 "$BUILD_DIR"/tests/kiln_unit_tests "[.cuda-codegen-full]"
 
 echo

@@ -31,12 +31,12 @@ bool build_cuda_example(const WorkDir &dir, const std::string &source,
   return ok;
 }
 
-/// Runs dir/prog with \p env; its exit code (-1 for a signal), stdout and
-/// stderr.
+/// Runs dir/prog \p args with \p env; its exit code (-1 for a signal),
+/// stdout and stderr.
 int run_prog(const WorkDir &dir, const std::string &env, std::string &out,
-             std::string &err) {
-  std::string cmd = "cd " + dir.path.string() + " && env " + env +
-                    " ./prog >out.txt 2>err.txt";
+             std::string &err, const std::string &args = "") {
+  std::string cmd = "cd " + dir.path.string() + " && env " + env + " ./prog " +
+                    args + " >out.txt 2>err.txt";
   int rc = std::system(cmd.c_str());
   out = slurp(dir.path / "out.txt");
   err = slurp(dir.path / "err.txt");
@@ -243,6 +243,49 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
                             Catch::Contains(kReleased));
       }
     }
+  }
+  SECTION("constants, an unused input, two outputs: run_model_cuda.c") {
+    const char *text = R"(
+func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
+  %k = constant() {value = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5]} : f32[4,4]
+  %y = mul(%x, %k) : f32[4,4]
+  %s = reduce_sum(%y) {axes = [1]} : f32[4]
+  return %s, %y
+})";
+    Diagnostics diags;
+    auto m = parse_and_verify(text, "c.kir", diags);
+    REQUIRE(m);
+    const Function &f = *m->functions()[0];
+    HostTensor x(f.param(0)->type()), i(f.param(1)->type());
+    for (int64_t k = 0; k < x.numel(); ++k)
+      x.set(k, double(float(int(k % 13) - 6) / 4.0f));
+    for (int64_t k = 0; k < i.numel(); ++k)
+      i.set_int(k, k % 4);
+    HostTensor want = compile(f)->run({x, i})[0];
+    aot::AotResult r = compile_cuda(f, aot::AotOptions());
+    CHECK_THAT(r.c_source, Catch::Contains("cuMemcpyHtoD (constants)"));
+    dir.write("c.o", r.object);
+    dir.write("c.h", r.header);
+    INFO(log);
+    std::string src =
+        (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / "run_model_cuda.c");
+    std::string cmd = "cd " + dir.path.string() +
+                      " && cc -O2 -std=c11 -Wall -Wextra -Werror -DMODEL=c "
+                      "'-DMODEL_H=\"c.h\"' -I. " +
+                      src + " c.o -o prog >build.txt 2>&1";
+    INFO(cmd << "\n" << slurp(dir.path / "build.txt"));
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    std::string env = fake_driver(dir, r);
+    int rc = run_prog(dir, env, out, err, "3 4");
+    INFO(err);
+    REQUIRE(rc == 0);
+    CHECK_THAT(err, Catch::Contains("fake-cuda: 8 launches, " +
+                                    std::string(kReleased)));
+    std::vector<double> got = numbers(out, true);
+    REQUIRE(got.size() == 4);
+    for (int64_t k = 0; k < 4; ++k)
+      CHECK(std::fabs(got[size_t(k)] - want.get(k)) <=
+            1e-6 * std::fabs(want.get(k)));
   }
   SECTION("30 training steps, state read back") {
     auto m = load("examples/aot/mlp_train.kir");
