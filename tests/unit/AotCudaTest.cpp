@@ -172,6 +172,7 @@ TEST_CASE("aot cuda: the example links with libc only and fails clearly "
 
 namespace {
 
+#ifdef KILN_CUDA_INCLUDE
 /// Builds the fake driver into dir/fake/libcuda.so.1 and the emulated
 /// kernels of \p r into dir/emu/k.so; returns the environment that runs a
 /// program against them.
@@ -181,21 +182,27 @@ std::string fake_driver(const WorkDir &dir, const aot::AotResult &r) {
   std::string emu = (dir.path / ("emu" + std::to_string(serial++))).string();
   INFO(err);
   REQUIRE(build_emulator(r.device_program, emu, err));
-  fs::remove_all(dir.path / "fake");
-  fs::create_directories(dir.path / "fake");
-  std::string cmd =
-      "c++ -std=c++17 -O1 -fPIC -shared -I" KILN_CUDA_INCLUDE " " +
-      (fs::path(KILN_SOURCE_DIR) / "tests/unit/FakeCudaDriver.cpp").string() +
-      " -o " + (dir.path / "fake/libcuda.so.1").string() + " -ldl > " +
-      (dir.path / "fake.txt").string() + " 2>&1";
-  int rc = std::system(cmd.c_str());
-  INFO(cmd << "\n" << slurp(dir.path / "fake.txt"));
-  REQUIRE(rc == 0);
-  return "LD_LIBRARY_PATH=fake KILN_FAKE_CUDA_KERNELS=" + emu + "/k.so";
+  // The driver itself, built once per process.
+  static WorkDir fake;
+  static bool built = false;
+  if (!built) {
+    std::string cmd =
+        "c++ -std=c++17 -O1 -fPIC -shared -I" KILN_CUDA_INCLUDE " " +
+        (fs::path(KILN_SOURCE_DIR) / "tests/unit/FakeCudaDriver.cpp").string() +
+        " -o " + (fake.path / "libcuda.so.1").string() + " -ldl > " +
+        (fake.path / "log.txt").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    INFO(cmd << "\n" << slurp(fake.path / "log.txt"));
+    REQUIRE(rc == 0);
+    built = true;
+  }
+  return "LD_LIBRARY_PATH=" + fake.path.string() +
+         " KILN_FAKE_CUDA_KERNELS=" + emu + "/k.so";
 }
 
 const char *kReleased = "0 allocations left, 0 contexts pushed, 0 retained, "
                         "0 modules loaded";
+#endif
 
 } // namespace
 
