@@ -27,8 +27,8 @@ namespace {
 const char *kUsage = R"(usage: kilnc FILE.kir -o NAME.o [options]
 
 Compiles a function of FILE ahead of time into the object NAME.o and the C
-header NAME.h (docs/aot.md). Link the object with -lomp -lm; nothing of kiln
-or LLVM is needed at run time.
+header NAME.h (docs/aot.md). Link the object with -lomp -lm (--target cuda:
+with libc only); nothing of kiln or LLVM is needed at run time.
 
 options:
   -o FILE              the object file to write (required)
