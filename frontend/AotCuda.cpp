@@ -159,7 +159,9 @@ static int N_fail_cu(kiln_cu_result r, const char *what) {
 static int N_load_driver(void) {
   void *h;
   const char *e, *missing;
-  if (N_cu.loaded) return 0;
+  /* Threads that load at once store the same pointers; the flag is
+     published after them. */
+  if (__atomic_load_n(&N_cu.loaded, __ATOMIC_ACQUIRE)) return 0;
   h = dlopen("libcuda.so.1", 2 /* RTLD_NOW */);
   if (!h) {
     e = dlerror();
@@ -168,9 +170,10 @@ static int N_load_driver(void) {
   }
   if ((missing = N_load_symbols(h))) {
     snprintf(N_err, sizeof N_err, "@N@: the CUDA driver libcuda.so.1 has no %s (too old)", missing);
+    dlclose(h);
     return KILN_AOT_NO_DRIVER;
   }
-  N_cu.loaded = 1;
+  __atomic_store_n(&N_cu.loaded, 1, __ATOMIC_RELEASE);
   return 0;
 }
 
@@ -394,7 +397,7 @@ std::string host_tables(const std::string &name, const Function &f,
      << "typedef unsigned long long kiln_cu_ptr;\n"
      << "typedef void *kiln_cu_handle;\n"
      << "void *dlopen(const char *, int);\nvoid *dlsym(void *, const char "
-        "*);\nchar *dlerror(void);\n"
+        "*);\nchar *dlerror(void);\nint dlclose(void *);\n"
      << "void *malloc(kiln_size);\nvoid *calloc(kiln_size, kiln_size);\n"
      << "void free(void *);\n"
      << "int snprintf(char *, kiln_size, const char *, ...);\n"
