@@ -101,7 +101,8 @@ public:
     shared_names_[name] = shared.str();
     os_ << "#ifndef " << shared.str() << "_defined\n#define " << shared.str()
         << "_defined\n"
-        << renamed(shared.str()) << "#endif\n\n";
+        << renamed(shared.str()) << "#endif /* " << shared.str()
+        << "_defined */\n\n";
   }
 
   /// `NAME(a + a_off, b + b_off, out, epilogue buffers...);`, NAME as
@@ -303,9 +304,12 @@ public:
     emit_static(body.str(), kernel + "_body");
     expr_.buf_names.clear();
     expr_.var_names.clear();
-    os_ << kernel_comment(k) << (external_.empty() ? "static " : "") << "void "
-        << kernel << "(void *const *B) {\n  " << shared_names_[kernel + "_body"]
-        << "(";
+    // The kernel only calls its body: no optimization (saves LLVM time).
+    const char *linkage = external_.empty() ? "static " : "";
+    os_ << "__attribute__((optnone, noinline)) " << linkage << "void " << kernel
+        << "(void *const *B);\n";
+    os_ << kernel_comment(k) << linkage << "void " << kernel
+        << "(void *const *B) {\n  " << shared_names_[kernel + "_body"] << "(";
     const char *sep = "";
     for (int b : bufs) {
       std::string t = pointer_type(b, bufs);
@@ -405,7 +409,9 @@ public:
     os_ << "const long long " << name << "_arena_bytes = " << p_.arena_bytes
         << "ll;\n\n";
     os_ << instrument_globals(p_, name, opts);
-    os_ << "int " << name
+    // Stores of buffer pointers and kernel calls: nothing to optimize, and
+    // LLVM's passes over hundreds of calls cost a large program ~0.4 s.
+    os_ << "__attribute__((optnone, noinline)) int " << name
         << "_run(const void *const *inputs, void *const *outputs, void "
            "*arena, void *const *state) {\n";
     os_ << "  void *B[" << std::max<size_t>(p_.buffers.size(), 1) << "];\n";
@@ -479,13 +485,15 @@ std::vector<std::string> shared_definitions(const std::string &text) {
 std::string drop_repeated(const std::string &text,
                           std::set<std::string> &seen) {
   std::string r;
-  const std::string tag = "#ifndef kiln_c", end = "\n#endif\n";
+  const std::string tag = "#ifndef kiln_c";
   size_t from = 0;
   for (size_t at = text.find(tag, from); at != std::string::npos;
        at = text.find(tag, from)) {
+    std::string id = text.substr(at + 8, text.find('\n', at) - at - 8);
+    // The guard's own #endif (a definition may hold nested guards).
+    const std::string end = "\n#endif /* " + id + " */\n";
     size_t stop = text.find(end, at);
     stop = stop == std::string::npos ? text.size() : stop + end.size();
-    std::string id = text.substr(at + 8, text.find('\n', at) - at - 8);
     r += text.substr(from, at - from);
     if (seen.insert(id).second)
       r += text.substr(at, stop - at);

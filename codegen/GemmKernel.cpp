@@ -41,8 +41,17 @@ static inline long @N@_min(long a, long b) { return a < b ? a : b; }
          c.helpers;
 }
 
+/// The name of the micro-kernel of \p c's tile: it depends on the tile and
+/// the vector width alone.
+std::string ukernel_name(const Contraction &c) {
+  return "kiln_uk" + str(c.t.mr) + "x" + str(c.t.nr) + "v" + str(c.vw);
+}
+
 /// The MR x NR micro-kernel: c[MR][NR] (row stride ldc) = or += a-panel
-/// (kc x MR) times b-panel (kc x NR), accumulators in registers.
+/// (kc x MR) times b-panel (kc x NR), accumulators in registers. Shared by
+/// every contraction of a translation unit with the same tile (a guard
+/// skips the repeats; it is not inlined), so LLVM compiles one copy per
+/// tile shape rather than one per contraction.
 std::string micro_kernel(const Contraction &c) {
   const int mr = c.t.mr, nv = c.t.nr / c.vw;
   std::ostringstream decl, body, store, add;
@@ -69,8 +78,10 @@ std::string micro_kernel(const Contraction &c) {
       store << "    " << p << " = c" << r << "_" << v << ";\n";
       add << "    " << p << " += c" << r << "_" << v << ";\n";
     }
-  return fill(R"(__attribute__((min_vector_width(@VBITS@)))
-static void @N@_ukernel(long kc, const float *restrict a_,
+  return fill(R"(#ifndef @UK@_defined
+#define @UK@_defined
+__attribute__((min_vector_width(@VBITS@), noinline))
+static void @UK@(long kc, const float *restrict a_,
     const float *restrict b, float *restrict c, long ldc, int accum) {
 @DECL@@PFC@  for (long k = 0; k < kc; ++k) {
     __builtin_prefetch(a_ + @PFA@);
@@ -81,6 +92,7 @@ static void @N@_ukernel(long kc, const float *restrict a_,
 @ADD@  } else {
 @STORE@  }
 }
+#endif
 )",
               {{"DECL", decl.str()},
                {"PFC", pfc.str()},
@@ -92,7 +104,7 @@ static void @N@_ukernel(long kc, const float *restrict a_,
                {"NR", str(c.t.nr)},
                {"VBITS", str(c.vw * 32)},
                {"VW", str(c.vw)},
-               {"N", c.name}});
+               {"UK", ukernel_name(c)}});
 }
 
 /// Packs rows [ic, ic+mc) x depth [pc, pc+kc) of A into MR-row micro-panels
@@ -254,9 +266,9 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
             float *cp = (@CBASE@) + i0 * @LDC@ + @CCOL@;
             const float *a = ap + ir * kc, *bq = @BPANEL@;
             if (mr == @MR@ && nr == @NR@) {
-              @N@_ukernel(kc, a, bq, cp, @LDC@, pc > 0);
+              @UK@(kc, a, bq, cp, @LDC@, pc > 0);
             } else {
-              @N@_ukernel(kc, a, bq, tile_, @NR@, 0);
+              @UK@(kc, a, bq, tile_, @NR@, 0);
               for (long ii = 0; ii < mr; ++ii)
                 for (long jj = 0; jj < nr; ++jj)
                   cp[ii * @LDC@ + jj] = (pc > 0 ? cp[ii * @LDC@ + jj] : 0.0f)
@@ -265,6 +277,7 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
 @EPI@          }
 )",
               {{"EPI", epilogue_pass(c)},
+               {"UK", ukernel_name(c)},
                {"CCOL", c.c_col ? c.c_col("j0") : std::string("j0")},
                {"BPANEL", bpanel},
                {"CBASE", c.c_base("b_")},
