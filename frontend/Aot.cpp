@@ -49,6 +49,14 @@ void check_initial_state(const Function &f,
                   type_str(state[i]->type()));
 }
 
+/// \p v joined with commas.
+std::string join(const std::vector<std::string> &v) {
+  std::string r;
+  for (const std::string &s : v)
+    r += (r.empty() ? "" : ",") + s;
+  return r;
+}
+
 long long arena_from_source(const std::string &src, const std::string &name,
                             long long fallback) {
   std::smatch m;
@@ -186,11 +194,11 @@ AotResult compile(const Function &f, const AotOptions &options) {
     units[0] += embedded_init_c(init_name, layout, blobs.back());
   }
   if (cuda)
-    units[0] +=
-        cuda_runtime_c(name, r.device_arch, !options.weights_file.empty());
+    units[0] += cuda_runtime_c(name, join(r.device_archs),
+                               !options.weights_file.empty());
   // Objects with large embedded blobs stay out of the cache.
   long long blob_bytes =
-      (long long)r.device_image.size() +
+      (long long)join(r.device_images).size() +
       (options.initial_state.empty() ? 0 : layout.blob_bytes);
   co.use_cache = co.use_cache && (blobs.empty() || blob_bytes <= (16ll << 20));
   Status s = compile_units_to_object(units, co, linker, r.object);
@@ -204,8 +212,8 @@ AotResult compile(const Function &f, const AotOptions &options) {
     throw Error("aot: compiling @" + f.name() + " for cpu '" + co.cpu + "'" +
                 (co.triple.empty() ? "" : " of " + co.triple) + " failed:\n" +
                 s.message());
-  r.header =
-      header(*g, name, r.arena_bytes, options.weights_file, r.device_arch);
+  r.header = header(*g, name, r.arena_bytes, options.weights_file,
+                    join(r.device_archs));
   return r;
 }
 

@@ -37,7 +37,10 @@ enum class AotTarget { Cpu, Cuda };
 struct AotOptions {
   AotTarget target = AotTarget::Cpu;
   /// Cuda: "sm_XX" (a CUBIN for that architecture; default sm_90) or
-  /// "compute_XX" (PTX, compiled by the driver on load).
+  /// "compute_XX" (PTX, compiled by the driver on load), or a
+  /// comma-separated list of them: NAME_init loads the one that fits the
+  /// device (the CUBIN of its major arch with the highest minor not above
+  /// its own, else the newest PTX not above it).
   std::string arch;
   /// The symbol prefix and header guard; "" means the function's name. It
   /// must be a C identifier.
@@ -77,10 +80,11 @@ struct AotResult {
   long long arena_bytes = 0;
   size_t num_kernels = 0;
   size_t num_units = 1; ///< C translation units compiled (CPU target)
-  /// Cuda: the launches, the embedded image (CUBIN or PTX), its arch and
-  /// the CUDA C it was compiled from (with its launch list).
+  /// Cuda: the launches, the embedded images (CUBIN or PTX) and their
+  /// archs, in the order of AotOptions::arch, and the CUDA C they were
+  /// compiled from (with its launch list).
   size_t num_launches = 0;
-  std::string device_image, device_arch;
+  std::vector<std::string> device_archs, device_images;
   codegen::CudaProgram device_program;
 };
 

@@ -211,22 +211,34 @@ void @N@_free(@N@_model *m) {
   free(m);
 }
 
-/* Checks that the device can run the embedded image. */
-static int N_check_arch(int dev) {
-  int rc = 0, major = 0, minor = 0, cc;
+/* The embedded image that device `dev` runs: the CUBIN of its major arch
+   with the highest minor not above its own, else the newest PTX not above
+   its arch. */
+static int N_pick_image(int dev, int *image) {
+  int rc = 0, major = 0, minor = 0, cc, i, best = -1;
   N_CU(fns.cuDeviceGetAttribute(&major, 75 /* COMPUTE_CAPABILITY_MAJOR */, dev), "cuDeviceGetAttribute");
   N_CU(fns.cuDeviceGetAttribute(&minor, 76 /* COMPUTE_CAPABILITY_MINOR */, dev), "cuDeviceGetAttribute");
   cc = major * 10 + minor;
-  if (N_IS_PTX ? cc < N_ARCH_NUM : (major != N_ARCH_NUM / 10 || minor < N_ARCH_NUM % 10)) {
-    snprintf(N_err, sizeof N_err, "@N@: device %d is sm_%d, but the object holds %s code for @ARCH@; compile it with kilnc --arch sm_%d", dev, cc, N_IS_PTX ? "PTX" : "a CUBIN", cc);
+  for (i = 0; i < N_NUM_IMAGES; ++i)
+    if (!N_image_ptx[i] && N_image_arch[i] / 10 == major && N_image_arch[i] <= cc &&
+        (best < 0 || N_image_arch[i] > N_image_arch[best]))
+      best = i;
+  if (best < 0)
+    for (i = 0; i < N_NUM_IMAGES; ++i)
+      if (N_image_ptx[i] && N_image_arch[i] <= cc &&
+          (best < 0 || N_image_arch[i] > N_image_arch[best]))
+        best = i;
+  if (best < 0) {
+    snprintf(N_err, sizeof N_err, "@N@: device %d is sm_%d, but the object holds code for @ARCH@ only; compile it with kilnc --arch sm_%d (or add it to the list)", dev, cc, cc);
     return KILN_AOT_WRONG_ARCH;
   }
+  *image = best;
 done:
   return rc;
 }
 
 int @N@_init(@N@_model **out, int device) {
-  int rc = 0, count = 0, i;
+  int rc = 0, count = 0, i, image = 0;
   @N@_model *m = 0;
   void *staging[N_NUM_STATE_ALLOC];
   char *host = 0;
@@ -243,12 +255,12 @@ int @N@_init(@N@_model **out, int device) {
     snprintf(N_err, sizeof N_err, "@N@: CUDA device %d does not exist (%d found)", device, count);
     return KILN_AOT_NO_DEVICE;
   }
-  if ((rc = N_check_arch(device))) return rc;
+  if ((rc = N_pick_image(device, &image))) return rc;
   if (!(m = (@N@_model *)calloc(1, sizeof *m))) goto no_memory;
   N_CU(fns.cuDeviceGet(&m->device, device), "cuDeviceGet");
   N_CU(fns.cuDevicePrimaryCtxRetain(&m->ctx, m->device), "cuDevicePrimaryCtxRetain");
   if ((rc = N_push(m))) goto done;
-  N_CU(fns.cuModuleLoadData(&m->mod, N_image), "cuModuleLoadData (@ARCH@)");
+  N_CU(fns.cuModuleLoadData(&m->mod, N_images[image]), "cuModuleLoadData");
   for (i = 0; i < N_NUM_KERNELS; ++i)
     N_CU(fns.cuModuleGetFunction(&m->fn[i], m->mod, N_kernel_names[i]), "cuModuleGetFunction");
   for (i = 0; i < 4; ++i) {
@@ -384,14 +396,20 @@ int arch_number(const std::string &arch) {
   return u == std::string::npos ? 0 : std::atoi(arch.c_str() + u + 1);
 }
 
+/// One embedded device image: its arch, bytes and .incbin file.
+struct Image {
+  codegen::NvrtcResult nvrtc;
+  std::string path;
+};
+
 /// The host C's declarations and tables for \p p.
 std::string host_tables(const std::string &name, const Function &f,
                         const loop::Program &p, const codegen::CudaProgram &cp,
-                        const DeviceLayout &l, const codegen::NvrtcResult &img,
-                        const std::string &image_path) {
+                        const DeviceLayout &l,
+                        const std::vector<Image> &images) {
   std::ostringstream os;
-  os << "\n/* ---- kilnc --target cuda: host code of @" << f.name() << " ("
-     << img.arch << ") ---- */\n"
+  os << "\n/* ---- kilnc --target cuda: host code of @" << f.name()
+     << " ---- */\n"
      << "typedef unsigned long kiln_size;\n"
      << "typedef int kiln_cu_result;\n"
      << "typedef unsigned long long kiln_cu_ptr;\n"
@@ -423,18 +441,26 @@ std::string host_tables(const std::string &name, const Function &f,
     os << "  if (!(*(void **)&N_cu.fns." << d.name << " = dlsym(h, \"" << d.name
        << "\"))) return \"" << d.name << "\";\n";
   os << "  return 0;\n}\n";
-  // The image.
-  std::string sym = name + "_device_image";
-  std::string asm_text =
-      ".pushsection .rodata." + sym + ",\"a\",%progbits\n.balign 64\n.hidden " +
-      sym + "\n.type " + sym + ",%object\n" + sym + ":\n.incbin \"" +
-      image_path + "\"\n.size " + sym + ", " +
-      std::to_string(img.image.size()) + "\n.popsection\n";
-  os << "extern const unsigned char " << sym
-     << "[] __attribute__((visibility(\"hidden\")));\n__asm__("
-     << c_string(asm_text) << ");\n#define N_image " << sym << "\n"
-     << "#define N_IS_PTX " << (img.is_ptx ? 1 : 0) << "\n#define N_ARCH_NUM "
-     << arch_number(img.arch) << "\n";
+  // The images, in the order of --arch.
+  std::vector<std::string> syms, archs, ptx;
+  for (const Image &im : images) {
+    std::string sym = name + "_device_image_" + im.nvrtc.arch;
+    std::string asm_text =
+        ".pushsection .rodata." + sym +
+        ",\"a\",%progbits\n.balign 64\n.hidden " + sym + "\n.type " + sym +
+        ",%object\n" + sym + ":\n.incbin \"" + im.path + "\"\n.size " + sym +
+        ", " + std::to_string(im.nvrtc.image.size()) + "\n.popsection\n";
+    os << "extern const unsigned char " << sym
+       << "[] __attribute__((visibility(\"hidden\")));\n__asm__("
+       << c_string(asm_text) << ");\n";
+    syms.push_back(sym);
+    archs.push_back(std::to_string(arch_number(im.nvrtc.arch)));
+    ptx.push_back(im.nvrtc.is_ptx ? "1" : "0");
+  }
+  os << "#define N_NUM_IMAGES " << images.size() << "\n"
+     << "static const unsigned char *const N_images[] = {" << c_list(syms)
+     << "};\nstatic const int N_image_arch[] = {" << c_list(archs)
+     << "};\nstatic const int N_image_ptx[] = {" << c_list(ptx) << "};\n";
   // Kernels and launches.
   std::map<std::string, int> kernel_index;
   std::vector<std::string> kernels;
@@ -506,32 +532,45 @@ std::string cuda_host_c(const Function &g, const std::string &name,
         l.grid_z < 1 || l.grid_z > 65535 || l.block < 1 || l.block > 1024)
       throw Error("aot: @" + g.name() + ": launch " + l.kernel + " (" + l.what +
                   ") exceeds CUDA's grid limits");
-  codegen::NvrtcOptions no;
-  no.arch = o.arch.empty() ? "sm_90" : o.arch;
-  if (arch_number(no.arch) < 10 ||
-      (no.arch.rfind("sm_", 0) != 0 && no.arch.rfind("compute_", 0) != 0))
-    throw Error("aot: unknown CUDA arch '" + no.arch +
-                "' (sm_XX for a CUBIN, compute_XX for PTX, e.g. sm_90)");
-  no.use_cache = o.use_cache;
-  no.name = name + ".cu";
-  codegen::NvrtcResult img;
-  Status s = codegen::nvrtc_compile(cp.source, no, img);
-  if (!s)
-    throw Error("aot: compiling the CUDA kernels of @" + g.name() + " for " +
-                no.arch + " failed:\n" + s.message());
-  if (img.arch != no.arch)
-    throw Error("aot: NVRTC " + codegen::nvrtc_version() + " cannot compile " +
-                "for " + no.arch + " (it would fall back to " + img.arch +
-                "); name a supported arch, or compute_XX for PTX");
+  std::vector<Image> images;
+  std::string list = o.arch.empty() ? "sm_90" : o.arch;
+  for (size_t at = 0; at <= list.size();) {
+    size_t end = std::min(list.find(',', at), list.size());
+    codegen::NvrtcOptions no;
+    no.arch = list.substr(at, end - at);
+    at = end + 1;
+    if (arch_number(no.arch) < 10 ||
+        (no.arch.rfind("sm_", 0) != 0 && no.arch.rfind("compute_", 0) != 0))
+      throw Error("aot: unknown CUDA arch '" + no.arch +
+                  "' (sm_XX for a CUBIN, compute_XX for PTX, e.g. sm_90; a "
+                  "comma-separated list embeds several)");
+    for (const Image &im : images)
+      if (im.nvrtc.arch == no.arch)
+        throw Error("aot: CUDA arch '" + no.arch + "' is listed twice");
+    no.use_cache = o.use_cache;
+    no.name = name + ".cu";
+    Image im;
+    Status s = codegen::nvrtc_compile(cp.source, no, im.nvrtc);
+    if (!s)
+      throw Error("aot: compiling the CUDA kernels of @" + g.name() + " for " +
+                  no.arch + " failed:\n" + s.message());
+    if (im.nvrtc.arch != no.arch)
+      throw Error("aot: NVRTC " + codegen::nvrtc_version() +
+                  " cannot compile for " + no.arch +
+                  " (it would fall back to " + im.nvrtc.arch +
+                  "); name a supported arch, or compute_XX for PTX");
+    blobs.push_back(write_blob(im.nvrtc.image));
+    im.path = blobs.back();
+    r.device_archs.push_back(im.nvrtc.arch);
+    r.device_images.push_back(im.nvrtc.image);
+    images.push_back(std::move(im));
+  }
   DeviceLayout l = device_layout(g, p);
-  blobs.push_back(write_blob(img.image));
   r.num_kernels = p.kernels.size();
   r.num_launches = cp.launches.size();
   r.arena_bytes = p.arena_bytes;
-  r.device_image = img.image;
-  r.device_arch = img.arch;
   r.device_program = cp;
-  return host_tables(name, g, p, cp, l, img, blobs.back());
+  return host_tables(name, g, p, cp, l, images);
 }
 
 std::string cuda_runtime_c(const std::string &name, const std::string &arch,

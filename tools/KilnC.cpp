@@ -49,8 +49,10 @@ options:
                        compiled by NVRTC and host code that runs them through
                        the CUDA driver (loaded with dlopen: link with libc
                        only); the host code is compiled for --cpu/--triple
-  --arch ARCH          cuda: sm_XX, a CUBIN for that GPU (default sm_90), or
-                       compute_XX, PTX that the driver compiles on load
+  --arch ARCH[,ARCH]   cuda: sm_XX, a CUBIN for that GPU (default sm_90), or
+                       compute_XX, PTX that the driver compiles on load; a
+                       list embeds each, and the program loads the one that
+                       fits its GPU
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
   -j, --jobs N         compile the C as N units on N threads, merged into
@@ -275,10 +277,10 @@ int run(const Options &o) {
       r.num_units > 1
           ? (" (" + std::to_string(r.num_units) + " C units)").c_str()
           : "");
-  if (!r.device_arch.empty())
+  for (size_t i = 0; i < r.device_archs.size(); ++i)
     std::fprintf(stderr, "kilnc: @%s: %zu CUDA launches, %s image %zu bytes\n",
-                 f->name().c_str(), r.num_launches, r.device_arch.c_str(),
-                 r.device_image.size());
+                 f->name().c_str(), r.num_launches, r.device_archs[i].c_str(),
+                 r.device_images[i].size());
   return 0;
 }
 

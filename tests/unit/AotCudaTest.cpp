@@ -97,15 +97,15 @@ TEST_CASE("aot cuda: header, CUBIN and errors", "[aot][cuda-aot]") {
   aot::AotOptions o;
   o.initial_state = random_state(f);
   aot::AotResult r = compile_cuda(f, o);
-  CHECK(r.device_arch == "sm_90");
+  REQUIRE(r.device_archs == std::vector<std::string>{"sm_90"});
   CHECK(r.num_launches == r.device_program.launches.size());
   CHECK(r.num_launches >= 3);
-  check_cubin(r.device_image, r.device_program);
+  check_cubin(r.device_images[0], r.device_program);
   CHECK(r.object.compare(0, 4,
                          "\x7f"
                          "ELF") == 0);
   // The CUBIN is in the object, byte for byte.
-  CHECK(r.object.find(r.device_image) != std::string::npos);
+  CHECK(r.object.find(r.device_images[0]) != std::string::npos);
   CHECK_THAT(r.header,
              Catch::Contains("Link mlp.o with libc only") &&
                  Catch::Contains("#define mlp_CUDA_ARCH \"sm_90\"") &&
@@ -121,8 +121,21 @@ TEST_CASE("aot cuda: header, CUBIN and errors", "[aot][cuda-aot]") {
   CHECK_THAT(r.header, !Catch::Contains("mlp_init_state"));
   // PTX for a virtual arch.
   aot::AotResult ptx = compile_cuda(f, o, "compute_80");
-  CHECK(ptx.device_arch == "compute_80");
-  CHECK_THAT(ptx.device_image, Catch::Contains(".target sm_80"));
+  REQUIRE(ptx.device_archs == std::vector<std::string>{"compute_80"});
+  CHECK_THAT(ptx.device_images[0], Catch::Contains(".target sm_80"));
+  // Several archs: each image embedded, in order.
+  aot::AotResult two = compile_cuda(f, o, "sm_80,sm_90,compute_80");
+  REQUIRE(two.device_archs ==
+          std::vector<std::string>{"sm_80", "sm_90", "compute_80"});
+  for (const std::string &img : two.device_images)
+    CHECK(two.object.find(img) != std::string::npos);
+  CHECK_THAT(
+      two.header,
+      Catch::Contains("#define mlp_CUDA_ARCH \"sm_80,sm_90,compute_80\""));
+  CHECK_THROWS_WITH(compile_cuda(f, o, "sm_90,sm_90"),
+                    Catch::Contains("'sm_90' is listed twice"));
+  CHECK_THROWS_WITH(compile_cuda(f, o, "sm_90,"),
+                    Catch::Contains("unknown CUDA arch ''"));
   // Errors.
   CHECK_THROWS_WITH(compile_cuda(f, o, "sm_5"),
                     Catch::Contains("unknown CUDA arch 'sm_5'"));
@@ -251,6 +264,37 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
       }
     }
   }
+  SECTION("one object for several GPUs: the image that fits is loaded") {
+    auto m = load_mlp();
+    const Function &f = *m->functions()[0];
+    aot::AotOptions o;
+    o.initial_state = random_state(f);
+    std::vector<double> want = jit_probs(f, o.initial_state);
+    aot::AotResult r = compile_cuda(f, o, "sm_80,sm_90,compute_80");
+    dir.write("mlp.o", r.object);
+    dir.write("mlp.h", r.header);
+    INFO(log);
+    REQUIRE(build_cuda_example(dir, "mlp_infer_cuda.c", "mlp.o", log));
+    std::string env = fake_driver(dir, r);
+    // The device's compute capability -> the image loaded.
+    for (auto [cc, image] :
+         std::vector<std::pair<int, std::string>>{{90, "sm_90"},
+                                                  {80, "sm_80"},
+                                                  {86, "sm_80"},
+                                                  {100, "compute_80"}}) {
+      int rc = run_prog(dir, env + " KILN_FAKE_CUDA_CC=" + std::to_string(cc),
+                        out, err);
+      INFO("cc " << cc << ": " << err);
+      REQUIRE(rc == 0);
+      CHECK_THAT(err, Catch::Contains("fake-cuda: image " + image + ","));
+      check_close(numbers(out, true), want);
+    }
+    CHECK(run_prog(dir, env + " KILN_FAKE_CUDA_CC=75", out, err) == 1);
+    CHECK_THAT(err, Catch::Contains("mlp_init failed (-3): mlp: device 0 is "
+                                    "sm_75, but the object holds code for "
+                                    "sm_80,sm_90,compute_80 only") &&
+                        Catch::Contains(kReleased));
+  }
   SECTION("constants, an unused input, two outputs: run_model_cuda.c") {
     const char *text = R"(
 func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
@@ -286,7 +330,7 @@ func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
     int rc = run_prog(dir, env, out, err, "3 4");
     INFO(err);
     REQUIRE(rc == 0);
-    CHECK_THAT(err, Catch::Contains("fake-cuda: 8 launches, " +
+    CHECK_THAT(err, Catch::Contains("fake-cuda: image sm_90, 8 launches, " +
                                     std::string(kReleased)));
     std::vector<double> got = numbers(out, true);
     REQUIRE(got.size() == 4);

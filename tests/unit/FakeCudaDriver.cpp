@@ -4,9 +4,11 @@
 /// LD_LIBRARY_PATH, it implements the driver entry points that a kilnc
 /// --target cuda object calls, with cuda.h's exact prototypes, over host
 /// memory. A launch runs the kernel in the CUDA emulator's library
-/// (CudaEmulator.h build_emulator) named by $KILN_FAKE_CUDA_KERNELS. It
-/// checks what a driver would reject: images that are not CUDA ELF files
-/// for sm_90, kernel names the image lacks, copies outside an allocation,
+/// (CudaEmulator.h build_emulator) named by $KILN_FAKE_CUDA_KERNELS. The
+/// device's compute capability is $KILN_FAKE_CUDA_CC (default 90). It
+/// checks what a driver would reject: a CUBIN (CUDA ELF) of another major
+/// arch or a newer minor one, PTX for a newer arch, kernel names the image
+/// lacks, copies outside an allocation,
 /// frees of unknown pointers, unbalanced context pushes and pops; and at
 /// exit prints "fake-cuda: ..." counts on stderr for the test to check
 /// that everything was released.
@@ -30,13 +32,15 @@ struct State {
   void *kernels = nullptr;
   int (*launch)(const char *, void **, unsigned *, unsigned) = nullptr;
   int (*arity)(const char *) = nullptr;
-  long retains = 0, loads = 0, launches = 0, max_allocs = 0;
+  long retains = 0, loads = 0, launches = 0;
   bool initialized = false;
+  std::string loaded = "none"; ///< the arch of the last image loaded
   ~State() {
     std::fprintf(stderr,
-                 "fake-cuda: %ld launches, %zu allocations left, %zu contexts "
-                 "pushed, %ld retained, %zu modules loaded\n",
-                 launches, allocs.size(), stack.size(), retains, images.size());
+                 "fake-cuda: image %s, %ld launches, %zu allocations left, "
+                 "%zu contexts pushed, %ld retained, %zu modules loaded\n",
+                 loaded.c_str(), launches, allocs.size(), stack.size(), retains,
+                 images.size());
   }
 };
 State &st() {
@@ -44,6 +48,12 @@ State &st() {
   return s;
 }
 int ctx_token;
+
+/// The device's compute capability, e.g. 90.
+int device_cc() {
+  const char *e = std::getenv("KILN_FAKE_CUDA_CC");
+  return e ? std::atoi(e) : 90;
+}
 
 /// Whether [p, p+n) lies inside one allocation.
 bool inside(CUdeviceptr p, size_t n) {
@@ -105,9 +115,9 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d) {
   if (d != 0)
     return CUDA_ERROR_INVALID_DEVICE;
   if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
-    *v = 9;
+    *v = device_cc() / 10;
   else if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
-    *v = 0;
+    *v = device_cc() % 10;
   else
     return CUDA_ERROR_INVALID_VALUE;
   return CUDA_SUCCESS;
@@ -147,20 +157,36 @@ CUresult cuCtxPopCurrent_v2(CUcontext *c) {
 CUresult cuModuleLoadData(CUmodule *m, const void *image) {
   if (CUresult r = ready())
     return r;
-  // A CUDA ELF (e_machine 190) for sm_90: e_flags' low byte is the arch.
+  // A CUDA ELF (e_machine 190) whose e_flags name the arch (in the low
+  // byte, or the next one in newer toolkits), or PTX text.
   const unsigned char *e = static_cast<const unsigned char *>(image);
+  const char *text = static_cast<const char *>(image);
+  int cc = device_cc();
+  size_t bytes = 0;
   if (std::memcmp(e,
                   "\x7f"
                   "ELF",
-                  4) != 0 ||
-      e[4] != 2 || e[18] != 190 || (e[48] != 90 && e[49] != 90))
-    return CUDA_ERROR_INVALID_IMAGE;
-  uint64_t shoff = 0;
-  uint16_t shentsize = 0, shnum = 0;
-  std::memcpy(&shoff, e + 40, 8);
-  std::memcpy(&shentsize, e + 58, 2);
-  std::memcpy(&shnum, e + 60, 2);
-  size_t bytes = size_t(shoff) + size_t(shentsize) * shnum;
+                  4) == 0) {
+    int arch = e[48] >= 50 ? e[48] : e[49];
+    if (e[4] != 2 || e[18] != 190 || arch / 10 != cc / 10 || arch > cc)
+      return CUDA_ERROR_NO_BINARY_FOR_GPU;
+    uint64_t shoff = 0;
+    uint16_t shentsize = 0, shnum = 0;
+    std::memcpy(&shoff, e + 40, 8);
+    std::memcpy(&shentsize, e + 58, 2);
+    std::memcpy(&shnum, e + 60, 2);
+    bytes = size_t(shoff) + size_t(shentsize) * shnum;
+    st().loaded = "sm_" + std::to_string(arch);
+  } else {
+    const char *target = std::strstr(text, ".target sm_");
+    if (!target || !std::strstr(text, ".version"))
+      return CUDA_ERROR_INVALID_IMAGE;
+    int arch = std::atoi(target + 11);
+    if (arch > cc)
+      return CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
+    bytes = std::strlen(text) + 1;
+    st().loaded = "compute_" + std::to_string(arch);
+  }
   const char *path = std::getenv("KILN_FAKE_CUDA_KERNELS");
   if (!path || !(st().kernels = dlopen(path, RTLD_NOW | RTLD_LOCAL)))
     return CUDA_ERROR_FILE_NOT_FOUND;
@@ -188,8 +214,9 @@ CUresult cuModuleGetFunction(CUfunction *f, CUmodule m, const char *name) {
     return r;
   const std::string &image =
       st().images.at(*reinterpret_cast<std::string *>(m));
-  // The name, NUL-terminated, in the image's string tables.
-  if (image.find(std::string(name) + '\0') == std::string::npos)
+  // The name, NUL-terminated, in a CUBIN's string tables, or a PTX entry.
+  if (image.find(std::string(name) + '\0') == std::string::npos &&
+      image.find(".entry " + std::string(name) + "(") == std::string::npos)
     return CUDA_ERROR_NOT_FOUND;
   *f = reinterpret_cast<CUfunction>(new std::string(name));
   return CUDA_SUCCESS;
