@@ -229,12 +229,13 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
     return;
   WorkDir dir;
   std::string log, out, err;
+  // The example MLP for the first two sections, and the JIT's output.
+  auto mlp = load_mlp();
+  const Function &f = *mlp->functions()[0];
+  aot::AotOptions o;
+  o.initial_state = random_state(f);
+  std::vector<double> want = jit_probs(f, o.initial_state);
   SECTION("inference, weights embedded and from a side file") {
-    auto m = load_mlp();
-    const Function &f = *m->functions()[0];
-    aot::AotOptions o;
-    o.initial_state = random_state(f);
-    std::vector<double> want = jit_probs(f, o.initial_state);
     for (bool side : {false, true}) {
       INFO((side ? "side file" : "embedded"));
       if (side)
@@ -265,11 +266,6 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
     }
   }
   SECTION("one object for several GPUs: the image that fits is loaded") {
-    auto m = load_mlp();
-    const Function &f = *m->functions()[0];
-    aot::AotOptions o;
-    o.initial_state = random_state(f);
-    std::vector<double> want = jit_probs(f, o.initial_state);
     aot::AotResult r = compile_cuda(f, o, "sm_80,sm_90,compute_80");
     dir.write("mlp.o", r.object);
     dir.write("mlp.h", r.header);
@@ -304,16 +300,16 @@ func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
   return %s, %y
 })";
     Diagnostics diags;
-    auto m = parse_and_verify(text, "c.kir", diags);
-    REQUIRE(m);
-    const Function &f = *m->functions()[0];
-    HostTensor x(f.param(0)->type()), i(f.param(1)->type());
+    auto cm = parse_and_verify(text, "c.kir", diags);
+    REQUIRE(cm);
+    const Function &cf = *cm->functions()[0];
+    HostTensor x(cf.param(0)->type()), i(cf.param(1)->type());
     for (int64_t k = 0; k < x.numel(); ++k)
       x.set(k, double(float(int(k % 13) - 6) / 4.0f));
     for (int64_t k = 0; k < i.numel(); ++k)
       i.set_int(k, k % 4);
-    HostTensor want = compile(f)->run({x, i})[0];
-    aot::AotResult r = compile_cuda(f, aot::AotOptions());
+    HostTensor cwant = compile(cf)->run({x, i})[0];
+    aot::AotResult r = compile_cuda(cf, aot::AotOptions());
     CHECK_THAT(r.c_source, Catch::Contains("cuMemcpyHtoD (constants)"));
     dir.write("c.o", r.object);
     dir.write("c.h", r.header);
@@ -335,17 +331,17 @@ func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
     std::vector<double> got = numbers(out, true);
     REQUIRE(got.size() == 4);
     for (int64_t k = 0; k < 4; ++k)
-      CHECK(std::fabs(got[size_t(k)] - want.get(k)) <=
-            1e-6 * std::fabs(want.get(k)));
+      CHECK(std::fabs(got[size_t(k)] - cwant.get(k)) <=
+            1e-6 * std::fabs(cwant.get(k)));
   }
   SECTION("30 training steps, state read back") {
-    auto m = load("examples/aot/mlp_train.kir");
-    const Function &f = *m->functions()[0];
-    aot::AotOptions o;
-    o.initial_state = random_state(f);
+    auto tm = load("examples/aot/mlp_train.kir");
+    const Function &train = *tm->functions()[0];
+    aot::AotOptions ot;
+    ot.initial_state = random_state(train);
     double sum = 0;
-    std::vector<double> want = jit_losses(f, o.initial_state, &sum);
-    aot::AotResult r = compile_cuda(f, o);
+    std::vector<double> losses = jit_losses(train, ot.initial_state, &sum);
+    aot::AotResult r = compile_cuda(train, ot);
     dir.write("mlp_train.o", r.object);
     dir.write("mlp_train.h", r.header);
     INFO(log);
@@ -353,7 +349,7 @@ func @c(%x: f32[4,4], %i: i32[4]) -> (f32[4], f32[4,4]) {
     int rc = run_prog(dir, fake_driver(dir, r), out, err);
     INFO(err);
     REQUIRE(rc == 0);
-    check_training(out, want, sum);
+    check_training(out, losses, sum);
   }
 #endif
 }
