@@ -163,11 +163,12 @@ AotResult compile(const Function &f, const AotOptions &options) {
   } else {
     loop::Program program = lower(*g, options.lower);
     r.num_kernels = program.kernels.size();
-    // Automatic: one unit per 8 kernels, at most one per hardware thread.
+    // Automatic: the JIT's split (runtime/CpuDevice.cpp), one unit per 24
+    // kernels, at most one per hardware thread.
     int parts = options.threads > 0
                     ? options.threads
                     : std::min<int>(std::thread::hardware_concurrency(),
-                                    int(r.num_kernels / 8) + 1);
+                                    int(r.num_kernels / 24) + 1);
     if (parts > 1 && (linker = relocatable_linker(co.triple)).empty())
       parts = 1;
     units = codegen::emit_c_parts(program, name, parts);

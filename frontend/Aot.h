@@ -66,7 +66,7 @@ struct AotOptions {
   bool use_cache = true;
   /// The CPU target compiles the program as this many C units (at most one
   /// per kernel) on as many threads, merged into one object by the system
-  /// linker (`ld -r`; one unit when there is none). 0: one unit per 8
+  /// linker (`ld -r`; one unit when there is none). 0: one unit per 24
   /// kernels, at most one per hardware thread.
   int threads = 0;
 };

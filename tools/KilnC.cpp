@@ -56,7 +56,7 @@ options:
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
   -j, --jobs N         compile the C as N units on N threads, merged into
-                       one object with ld -r (default: one unit per 8
+                       one object with ld -r (default: one unit per 24
                        kernels, at most one per hardware thread)
   --no-canonicalize    compile the function as written
   --no-cache           do not use the compile cache
