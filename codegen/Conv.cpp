@@ -77,26 +77,47 @@ std::string gather_pack(const Conv2dSpec &s) {
                    {});
 }
 
+/// The offset of kw's window within the phase-(phase) lanes of an input
+/// row: input column stride*ow + kw*dil_w - pad_w is lane ow + shift of the
+/// columns phase, phase + stride, ... (phase in [0, stride)).
+void window_of(const Conv2dSpec &s, int64_t kw, int64_t &phase,
+               int64_t &shift) {
+  const int64_t d = kw * s.dil_w - s.pad_w, st = s.stride_w;
+  phase = (d % st + st) % st;
+  shift = (d - phase) / st;
+}
+
 /// The vector width of the row-wise im2col packing of \p s: the widest power
-/// of two up to \p vw that divides W, when whole input rows can be copied
-/// with shifted vectors (stride_w 1 and OW == W, every window offset kw*dil_w
-/// - pad_w under it), else 0.
+/// of two up to \p vw that divides OW, when whole input rows can be loaded
+/// as vectors and each im2col row is a window of them (stride_w 1 with OW ==
+/// W, or stride_w 2 with W == 2*OW, every window within a vector of its
+/// output position), else 0.
 int64_t row_vector(const Conv2dSpec &s, int vw) {
-  const int64_t span = s.dil_w * (s.KW - 1);
-  if (s.stride_w != 1 || span != 2 * s.pad_w)
+  int64_t oh = 0, ow = 0;
+  conv2d_output_size(s, oh, ow);
+  if ((s.stride_w != 1 && s.stride_w != 2) || s.W != s.stride_w * ow)
     return 0;
   int64_t u = vw;
-  while (u >= 4 && s.W % u != 0)
+  while (u >= 4 && ow % u != 0)
     u /= 2;
-  return u >= 4 && s.pad_w < u && span - s.pad_w < u ? u : 0;
+  if (u < 4)
+    return 0;
+  for (int64_t kw = 0; kw < s.KW; ++kw) {
+    int64_t phase = 0, shift = 0;
+    window_of(s, kw, phase, shift);
+    if (shift <= -u || shift >= u)
+      return 0;
+  }
+  return u;
 }
 
 /// The vector of im2col row (kh, kw) covering output columns m*u .. m*u+u-1
-/// of an output row, from the input row's vectors X0..: a window at offset
-/// d = kw*dil_w - pad_w, zeros beyond the row.
-std::string row_window(int64_t m, int64_t d, int64_t u, int64_t nv) {
+/// of an output row, from the vectors P0.. (prefix P) of the input row's
+/// lanes of kw's phase: a window at offset \p d, zeros beyond the row.
+std::string row_window(int64_t m, int64_t d, int64_t u, int64_t nv,
+                       const std::string &prefix) {
   auto x = [&](int64_t i) {
-    return i < 0 || i >= nv ? std::string("Z") : "X" + std::to_string(i);
+    return i < 0 || i >= nv ? std::string("Z") : prefix + std::to_string(i);
   };
   if (d == 0)
     return x(m);
@@ -110,23 +131,38 @@ std::string row_window(int64_t m, int64_t d, int64_t u, int64_t nv) {
 /// The packing loop of the im2col panel when each tile is whole output rows
 /// of one image (row_vector(s) = u > 0, NR a multiple of OW dividing OH*OW,
 /// KC and so every block start a multiple of KW): per (channel, kh) and
-/// output row, the input row is loaded once as W/u vectors and each kw's
-/// im2col row stored as shifted windows of them (two-source shuffles), a
+/// output row, the input row is loaded once as W/u vectors X0.. (with
+/// stride 2 split into its even and odd lanes E0.., O0.. by two-source
+/// shuffles) and each kw's im2col row stored as shifted windows of them, a
 /// row in the padding as zeros. No per-element index arithmetic, no calls.
 std::string row_pack(const Conv2dSpec &s, int64_t u, int64_t nr) {
   int64_t oh = 0, ow = 0;
   conv2d_output_size(s, oh, ow);
-  const int64_t nv = s.W / u;
+  const int64_t nv = ow / u, st = s.stride_w;
   std::ostringstream loads, stores, zeros;
   loads << "        const @NAME@_rv Z = {0}";
-  for (int64_t m = 0; m < nv; ++m)
+  for (int64_t m = 0; m < st * nv; ++m)
     loads << ", X" << m << " = *(const @NAME@_ru *)(xr + " << m * u << ")";
+  for (int64_t m = 0; st == 2 && m < nv; ++m)
+    for (int64_t phase = 0; phase < 2; ++phase) {
+      loads << ", " << (phase ? "O" : "E") << m
+            << " = __builtin_shufflevector(X" << 2 * m << ", X" << 2 * m + 1;
+      for (int64_t i = 0; i < u; ++i)
+        loads << ", " << 2 * i + phase;
+      loads << ")";
+    }
   loads << ";\n";
   for (int64_t kw = 0; kw < s.KW; ++kw)
     for (int64_t m = 0; m < nv; ++m) {
+      int64_t phase = 0, shift = 0;
+      window_of(s, kw, phase, shift);
       std::string at = "(q + " + std::to_string(kw * nr + m * u) + ")";
       stores << "        *(@NAME@_ru *)" << at << " = "
-             << row_window(m, kw * s.dil_w - s.pad_w, u, nv) << ";\n";
+             << row_window(m, shift, u, nv,
+                           st == 1 ? "X"
+                           : phase ? "O"
+                                   : "E")
+             << ";\n";
       zeros << "        *(@NAME@_ru *)" << at << " = Z;\n";
     }
   return fill_conv(

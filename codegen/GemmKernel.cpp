@@ -214,7 +214,7 @@ std::string pack_b(const Contraction &c) {
   else if (c.b_n_stride > 0)
     copy = pack_b_transposed(c);
   return fill(
-      R"(@TR@__attribute__((noinline)) static void @N@_pack_b(long b_, long pc, long kc, long j0,
+      R"(@TR@__attribute__((noinline, min_vector_width(@VBITS@))) static void @N@_pack_b(long b_, long pc, long kc, long j0,
     long nr, @PARAMS@, float *restrict p) {
 @COPY@  if (nr < @NR@)
     for (long k = 0; k < kc; ++k)
@@ -228,6 +228,7 @@ std::string pack_b(const Contraction &c) {
        {"COPY", copy},
        {"AT", c.b_at("b_", "pc + k", "j0 + n")},
        {"PARAMS", c.params},
+       {"VBITS", str(c.vw * 32)},
        {"NR", str(c.t.nr)},
        {"N", c.name}});
 }

@@ -365,6 +365,27 @@ TEST_CASE("conv2d: whole input rows packed by shifted vectors",
   s.groups = 2;
   s.vector_width = 8;
   check_conv(s);
+  // Stride 2 with W == 2*OW: even and odd input lanes split by shuffles.
+  for (int64_t hw : {32, 16, 8}) {
+    s = conv(2, 5, hw, 13, 3);
+    s.pad_h = s.pad_w = 1;
+    s.stride_h = s.stride_w = 2;
+    INFO("3x3 stride 2 at " << hw);
+    check_conv(s);
+  }
+  s = conv(2, 6, 32, 20, 1); // the 1x1 stride-2 shortcut
+  s.stride_h = s.stride_w = 2;
+  check_conv(s);
+  s = conv(2, 4, 16, 12, 3); // stride 2, dilation 2: even lanes only
+  s.stride_h = s.stride_w = 2;
+  s.dil_h = s.dil_w = 2;
+  s.pad_h = s.pad_w = 2;
+  check_conv(s);
+  s = conv(2, 6, 32, 20, 3); // stride 2, 8 lanes
+  s.stride_h = s.stride_w = 2;
+  s.pad_h = s.pad_w = 1;
+  s.vector_width = 8;
+  check_conv(s);
 }
 
 namespace {
