@@ -100,16 +100,27 @@ Value *fit_spatial(GradBuilder &b, Value *v, const TensorType &t) {
 } // namespace
 
 /// d/dA (A@B) = G@B^T;  d/dB (A@B) = A^T@G; each summed over the batch
-/// dimensions that broadcasting stretched
+/// dimensions that broadcasting stretched. A matrix B under a batched A
+/// (x[B, T, D] @ W) gets sum_b A_b^T@G_b as one product over the rows of
+/// every batch: A^T@G with A [B*T, D] and G [B*T, N] (K = B*T, no batched
+/// product and no reduction).
 Grads grad_matmul(GradBuilder &b, const Node &n) {
   Value *a = n.operand(0), *c = n.operand(1);
   Grads g(2, nullptr);
   if (b.wants(0))
     g[0] = b.sum_to(b.op(OpKind::Matmul, {b.g(), swap_last(b, c)}),
                     a->type().shape);
-  if (b.wants(1))
+  const Shape &as = a->type().shape, &gs = n.type().shape;
+  if (b.wants(1) && c->type().rank() == 2 && as.size() > 2) {
+    DType t = n.type().dtype;
+    int64_t rows = numel(as) / as.back();
+    Value *a2 = b.reshape(a, {t, {rows, as.back()}});
+    Value *g2 = b.reshape(b.g(), {t, {rows, gs.back()}});
+    g[1] = b.op(OpKind::Matmul, {swap_last(b, a2), g2});
+  } else if (b.wants(1)) {
     g[1] = b.sum_to(b.op(OpKind::Matmul, {swap_last(b, a), b.g()}),
                     c->type().shape);
+  }
   return g;
 }
 

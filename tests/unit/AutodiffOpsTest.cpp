@@ -137,6 +137,11 @@ TEST_CASE("autodiff: matmul gradients with batch broadcasting", "[autodiff]") {
   check_op(OpKind::Matmul,
            {r.uniform(f64({2, 1, 3, 4})), r.uniform(f64({5, 4, 2}))});
   check_op(OpKind::Matmul, {r.uniform(f64({3, 4})), r.uniform(f64({2, 4, 3}))});
+  // A matrix under a batched operand: its gradient is one product over the
+  // rows of every batch (K = 2*3*5, and 1*3 with an extent-1 batch dim).
+  check_op(OpKind::Matmul,
+           {r.uniform(f64({2, 3, 5, 4})), r.uniform(f64({4, 2}))});
+  check_op(OpKind::Matmul, {r.uniform(f64({1, 3, 4})), r.uniform(f64({4, 2}))});
 }
 
 TEST_CASE("autodiff: conv2d gradients", "[autodiff]") {
