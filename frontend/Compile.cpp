@@ -20,6 +20,7 @@ LowerOptions lower_options_for(CompileOptions::Target target,
     base.gemm_min_work = 0;
     base.conv_min_work = 0;
     base.hoist_invariants = false;
+    base.column_reductions = false;
   }
   return base;
 }

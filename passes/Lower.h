@@ -58,6 +58,9 @@ struct LowerOptions {
   /// nest (passes/LowerHoist.cpp); the CUDA target turns it off (a kernel
   /// with top-level scalars runs on one thread there).
   bool hoist_invariants = true;
+  /// Reductions over leading axes sweep the rows into a block of output
+  /// columns (passes/LowerColumns.cpp); the CUDA target turns it off.
+  bool column_reductions = true;
 };
 
 /// Lowers \p f. Throws kiln::Error when an op cannot be lowered.

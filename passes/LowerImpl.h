@@ -67,6 +67,9 @@ public:
 
   // Kernels for materialized values (LowerKernels.cpp, LowerOpaque.cpp).
   StmtPtr reduction_kernel(const Node &n, int out);
+  /// A reduction over leading axes as row sweeps into blocks of output
+  /// columns, or nullptr (LowerColumns.cpp).
+  StmtPtr column_reduction_kernel(const Node &n, int out);
   StmtPtr contraction_kernel(const Node &c, const Value *root, int out);
   /// A matmul as a Gemm micro-kernel node, or nullptr when its operands are
   /// not strided views of buffers of its dtype (LowerGemm.cpp).

@@ -52,6 +52,8 @@ ExprPtr is_nan(const ExprPtr &v) { return cmp(Op::Ne, v, v); }
 } // namespace
 
 StmtPtr Lowering::reduction_kernel(const Node &n, int out) {
+  if (StmtPtr k = column_reduction_kernel(n, out))
+    return k;
   const Value *x = n.operand(0);
   const Shape &in = x->type().shape;
   std::vector<bool> reduced = reduced_axes(n);

@@ -1,0 +1,58 @@
+/// \file
+/// Column reductions (passes/LowerColumns.cpp): reductions over leading axes
+/// lowered as row sweeps into blocks of output columns, against the
+/// interpreter: sum, mean, max and min, keepdims, extent-1 dims, several
+/// kept dims, a fused prologue, a parallel block loop; and the shapes that
+/// keep the element-per-output kernel (a kept axis before a reduced one, a
+/// column count with no block size).
+// SPDX-License-Identifier: Apache-2.0
+#include "CompileCheck.h"
+
+using namespace kiln;
+using namespace kiln::test;
+
+TEST_CASE("column reductions: row sweeps vs the interpreter",
+          "[compile][columns]") {
+  const char *text = R"(
+func @cols(%a: f32[3,17,64], %b: f64[5,96], %c: f32[7,2,1,80], %d: f32[33,128], %e: f32[64,1024], %f: f32[16,32], %g: f32[3,67]) -> (f32[64], f64[96], f32[1,2,1,80], f32[128], f32[1024], f32[16], f32[67]) {
+  %r0 = reduce_sum(%a) {axes = [0, 1], keepdims = false} : f32[64]
+  %r1 = reduce_mean(%b) {axes = [0], keepdims = false} : f64[96]
+  %r2 = reduce_max(%c) {axes = [0], keepdims = true} : f32[1,2,1,80]
+  %two = constant() {value = 2.0} : f32[]
+  %dd = mul(%d, %two) : f32[33,128]
+  %r3 = reduce_min(%dd) {axes = [0], keepdims = false} : f32[128]
+  %r4 = reduce_sum(%e) {axes = [0], keepdims = false} : f32[1024]
+  %r5 = reduce_sum(%f) {axes = [1], keepdims = false} : f32[16]
+  %r6 = reduce_sum(%g) {axes = [0], keepdims = false} : f32[67]
+  return %r0, %r1, %r2, %r3, %r4, %r5, %r6
+}
+)";
+  check_kir(text);
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(text, "c.kir", diags);
+  REQUIRE(m);
+  loop::Program p = lower(*m->functions()[0]);
+  REQUIRE(p.kernels.size() == 7);
+  // The block loop over output columns: 64 / 64, 96 / 48, 160 / 40,
+  // 128 / 64, 1024 / 64 (in parallel); then the per-output kernels.
+  std::vector<int64_t> blocks = {1, 2, 4, 2, 16};
+  for (size_t k = 0; k < blocks.size(); ++k) {
+    INFO("kernel " << k << " " << p.kernels[k].ops);
+    const loop::StmtPtr &top = p.kernels[k].body->body[0];
+    REQUIRE(top->op == loop::StmtOp::For);
+    CHECK(top->extent == blocks[k]);
+    CHECK((top->loop == loop::LoopKind::Parallel) == (k == 4));
+    CHECK(top->body.size() == (k == 1 ? 3u : 2u));
+  }
+  // One accumulator per output element: a loop over the outputs whose
+  // body opens with the accumulator's declaration.
+  for (size_t k = 5; k < 7; ++k) {
+    const loop::StmtPtr &top = p.kernels[k].body->body[0];
+    CHECK(top->extent == (k == 5 ? 16 : 67));
+    CHECK(top->body[0]->op == loop::StmtOp::Decl);
+  }
+  LowerOptions off;
+  off.column_reductions = false;
+  loop::Program q = lower(*m->functions()[0], off);
+  CHECK(q.kernels[0].body->body[0]->extent == 64);
+}
