@@ -195,6 +195,7 @@ std::string emit_gemm(const GemmSpec &spec) {
   };
   c.ldc = s.c_row_stride;
   c.epilogue = s.epilogue;
+  c.split_batches = true;
   c.vw = s.vector_width;
   c.t = detail::choose_tiling(s.tiling, c.vw, c.M, c.N, c.K);
   if (detail::use_direct_path(c))

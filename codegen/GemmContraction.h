@@ -47,6 +47,9 @@ struct Contraction {
   std::function<std::string(const std::string &)> c_col;
   int64_t ldc = 1;     ///< row stride of the output
   EpilogueFn epilogue; ///< (b, i, j, acc), may be empty
+  /// Many small products (batch >= 8, M*N*K <= 2^23) may run whole per
+  /// thread (the batch split over the threads, no barrier per product).
+  bool split_batches = false;
   /// Optional, with epilogue: the packed kernel's statements applying the
   /// epilogue to output row i (a C expression) of a tile, whose nr columns
   /// from j0 are cr[0..nr) (locals b_, j0, nr and cr in scope). It replaces

@@ -416,13 +416,64 @@ std::string driver_small_m(const Contraction &c) {
                {"N", c.name}});
 }
 
+/// The exported function for many small products (attention's [B, H]
+/// batches): the threads split the batch, each running whole products with
+/// its own packed A and B, so there is no barrier per product.
+std::string driver_batches(const Contraction &c) {
+  const int64_t ncp = (c.t.nc + c.t.nr - 1) / c.t.nr * c.t.nr;
+  return fill(R"(void @N@(@PARAMS@) {
+#pragma omp parallel
+  {
+    float *ap = aligned_alloc(64, @KC@ * @MC@ * 4);
+    float *bp = aligned_alloc(64, @KC@ * @NCP@ * 4);
+    float tile_[@MR@ * @NR@] __attribute__((aligned(64)));
+#pragma omp for schedule(static)
+    for (long b_ = 0; b_ < @BATCH@; ++b_)
+      for (long jc = 0; jc < @NN@; jc += @NC@) {
+        long nc = @N@_min(@NC@, @NN@ - jc), njr = (nc + @NR@ - 1) / @NR@;
+        for (long pc = 0; pc < @K@; pc += @KC@) {
+          long kc = @N@_min(@KC@, @K@ - pc);
+          for (long jr = 0; jr < njr; ++jr)
+            @N@_pack_b(b_, pc, kc, jc + jr * @NR@,
+                @N@_min(@NR@, nc - jr * @NR@), @ARGS@, bp + jr * @NR@ * kc);
+          for (long ic = 0; ic < @M@; ic += @MC@) {
+            long mc = @N@_min(@MC@, @M@ - ic), jr0 = 0, jr1 = njr;
+            @N@_pack_a(b_, ic, mc, pc, kc, @ARGS@, ap);
+@TILES@          }
+        }
+      }
+    free(ap);
+    free(bp);
+  }
+}
+)",
+              {{"TILES", tile_loops(c, "bp + jr * " + str(c.t.nr) + " * kc")},
+               {"ARGS", param_names(c.params)},
+               {"PARAMS", c.params},
+               {"NCP", str(ncp)},
+               {"BATCH", str(c.batch)},
+               {"M", str(c.M)},
+               {"NN", str(c.N)},
+               {"K", str(c.K)},
+               {"MC", str(c.t.mc)},
+               {"NC", str(c.t.nc)},
+               {"KC", str(c.t.kc)},
+               {"MR", str(c.t.mr)},
+               {"NR", str(c.t.nr)},
+               {"N", c.name}});
+}
+
 } // namespace
 
 std::string emit_packed(const Contraction &c) {
   // Small M: all of A (up to 512 KiB) in L2 and >= 16 column panels to share.
   const bool small_m = c.M * c.t.kc <= 128 * 1024 && c.N >= 16 * c.t.nr;
+  const bool batches =
+      c.split_batches && c.batch >= 8 && c.M * c.N * c.K <= (int64_t(1) << 23);
   return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) +
-         (small_m ? driver_small_m(c) : driver(c));
+         (batches   ? driver_batches(c)
+          : small_m ? driver_small_m(c)
+                    : driver(c));
 }
 
 namespace {
