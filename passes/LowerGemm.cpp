@@ -13,6 +13,81 @@ using loop::Op;
 
 namespace {
 
+/// An index expression as offset + sum coef * var + sum of floor-division
+/// atoms (E / c) times their coefficients.
+struct AffineForm {
+  std::map<int, int64_t> coef;
+  int64_t offset = 0;
+  std::map<std::pair<const loop::Expr *, int64_t>, int64_t> atoms;
+};
+
+bool collect(const ExprPtr &e, int64_t scale, AffineForm &f);
+
+/// Adds \p scale * (x / c) to \p f, nested divisions folded
+/// ((x / a) / b = x / (a*b) for x >= 0).
+bool div_atom(ExprPtr x, int64_t c, int64_t scale, AffineForm &f) {
+  while (x->op == Op::IDiv && x->args[1]->op == Op::IntImm &&
+         x->args[1]->ival > 0) {
+    c *= x->args[1]->ival;
+    x = x->args[0];
+  }
+  if (c == 1)
+    return collect(x, scale, f);
+  f.atoms[{x.get(), c}] += scale;
+  return true;
+}
+
+/// Adds \p scale * e to \p f; false when e is not a sum of multiples of
+/// variables, constants and divisions by constants. x % c is rewritten as
+/// x - c * (x / c), so the division and remainder pairs of an unflattened
+/// index ([B*T] read as [B, T]) cancel when the strides are contiguous.
+bool collect(const ExprPtr &e, int64_t scale, AffineForm &f) {
+  switch (e->op) {
+  case Op::IntImm:
+    f.offset += scale * e->ival;
+    return true;
+  case Op::Var:
+    f.coef[e->var] += scale;
+    return true;
+  case Op::Add:
+    return collect(e->args[0], scale, f) && collect(e->args[1], scale, f);
+  case Op::Sub:
+    return collect(e->args[0], scale, f) && collect(e->args[1], -scale, f);
+  case Op::Mul:
+    if (e->args[0]->op == Op::IntImm)
+      return collect(e->args[1], scale * e->args[0]->ival, f);
+    if (e->args[1]->op == Op::IntImm)
+      return collect(e->args[0], scale * e->args[1]->ival, f);
+    return false;
+  case Op::IDiv:
+  case Op::IMod: {
+    if (e->args[1]->op != Op::IntImm || e->args[1]->ival <= 0)
+      return false;
+    int64_t c = e->args[1]->ival;
+    if (e->op == Op::IDiv)
+      return div_atom(e->args[0], c, scale, f);
+    return collect(e->args[0], scale, f) &&
+           div_atom(e->args[0], c, -scale * c, f);
+  }
+  default:
+    return false;
+  }
+}
+
+/// affine() that also sees through divisions and remainders that cancel.
+bool affine_index(const ExprPtr &e, std::map<int, int64_t> &coef,
+                  int64_t &offset) {
+  AffineForm f;
+  if (!collect(e, 1, f))
+    return false;
+  for (const auto &[atom, c] : f.atoms)
+    if (c != 0)
+      return false;
+  coef = std::move(f.coef);
+  offset += f.offset;
+  return true;
+}
+
 /// Fills \p s when \p e is a load of a \p t buffer at an affine index of
 /// \p vars only.
 bool strided(const ExprPtr &e, DType t, const std::vector<int> &vars,
@@ -20,7 +95,7 @@ bool strided(const ExprPtr &e, DType t, const std::vector<int> &vars,
   if (e->op != Op::Load || e->dtype != t)
     return false;
   std::map<int, int64_t> coef;
-  if (!affine(e->args[0], 1, coef, s.offset))
+  if (!affine_index(e->args[0], coef, s.offset))
     return false;
   for (const auto &[v, c] : coef)
     if (c != 0 && std::find(vars.begin(), vars.end(), v) == vars.end())

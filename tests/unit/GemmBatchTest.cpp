@@ -182,3 +182,34 @@ TEST_CASE("gemm4d: attention forward and backward products as Gemm nodes",
     CHECK(d.batch_count() == 6);
   check_all_gemm(f);
 }
+
+TEST_CASE("gemm4d: operands reshaped from merged dims are read in place",
+          "[compile][gemm4d]") {
+  // x^T @ g over all rows of a [B, T, N] batch (a weight gradient): the
+  // reshape's [B*T] index unflattens to (r / T, r % T), whose strides cancel
+  // back to r; no staging copy. The reshape of a transpose does not cancel
+  // (its rows are not contiguous) and is staged.
+  std::unique_ptr<Module> m = parse(R"(
+func @wg(%g: f32[2,17,24], %x: f32[2,17,20], %y: f32[2,20,17]) -> (f32[24,20], f32[20,24]) {
+  %g2 = reshape(%g) : f32[34,24]
+  %x2 = reshape(%x) : f32[34,20]
+  %gt = transpose(%g2) {perm = [1, 0]} : f32[24,34]
+  %a = matmul(%gt, %x2) : f32[24,20]
+  %yt = transpose(%y) {perm = [0, 2, 1]} : f32[2,17,20]
+  %y2 = reshape(%yt) : f32[34,20]
+  %y2t = transpose(%y2) {perm = [1, 0]} : f32[20,34]
+  %b = matmul(%y2t, %g2) : f32[20,24]
+  return %a, %b
+}
+)");
+  const Function &f = *m->functions()[0];
+  loop::Program p = lower_all_gemm(f);
+  REQUIRE(p.kernels.size() == 2);
+  CHECK(p.kernels[0].body->body.size() == 1);
+  CHECK(p.kernels[0].body->body[0]->op == loop::StmtOp::Gemm);
+  CHECK(p.kernels[0].body->body[0]->gemm->a_row_stride == 1);
+  CHECK(p.kernels[0].body->body[0]->gemm->a_col_stride == 24);
+  REQUIRE(p.kernels[1].body->body.size() == 2);
+  CHECK(p.kernels[1].body->body[1]->op == loop::StmtOp::Gemm);
+  check_all_gemm(f);
+}
