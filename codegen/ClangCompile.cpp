@@ -26,6 +26,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/Host.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -35,6 +36,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
 
 namespace kiln::codegen::detail {
@@ -194,6 +196,19 @@ void init_llvm_once() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
+    // Loop strength reduction took ~30% of machine-code generation on the
+    // generated kernels (unrolled packing loops with many address streams)
+    // for no measurable speed: the contractions address through pointers
+    // they bump themselves, and x86 addressing modes cover the rest. It is
+    // an LLVM-wide option (this process's LLVM serves kiln alone);
+    // KILN_LLVM_LSR=1 keeps it.
+    const char *lsr = std::getenv("KILN_LLVM_LSR");
+    if (!(lsr && lsr[0] == '1')) {
+      auto &opts = llvm::cl::getRegisteredOptions();
+      auto it = opts.find("disable-lsr");
+      if (it != opts.end())
+        static_cast<llvm::cl::opt<bool> *>(it->second)->setValue(true);
+    }
   });
 }
 
