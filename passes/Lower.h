@@ -58,8 +58,9 @@ struct LowerOptions {
   /// nest (passes/LowerHoist.cpp); the CUDA target turns it off (a kernel
   /// with top-level scalars runs on one thread there).
   bool hoist_invariants = true;
-  /// Reductions over leading axes sweep the rows into a block of output
-  /// columns (passes/LowerColumns.cpp); the CUDA target turns it off.
+  /// Reductions over leading axes, and scatter_add, sweep the rows into a
+  /// block of output columns (passes/LowerColumns.cpp, LowerScatter.cpp);
+  /// the CUDA target turns it off (one thread per column suits it).
   bool column_reductions = true;
 };
 

@@ -11,10 +11,6 @@ namespace kiln::lowering {
 
 using loop::Op;
 
-namespace {
-
-/// The column block: \p cols itself when small, else its largest divisor
-/// in [16, 64] (0: none, the loop-nest kernel is used).
 int64_t column_block(int64_t cols) {
   if (cols <= 64)
     return cols;
@@ -23,8 +19,6 @@ int64_t column_block(int64_t cols) {
       return b;
   return 0;
 }
-
-} // namespace
 
 StmtPtr Lowering::column_reduction_kernel(const Node &n, int out) {
   OpKind op = n.op();

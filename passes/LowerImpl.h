@@ -161,6 +161,10 @@ bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
 /// declared before its loops (LowerHoist.cpp); kernels with a contraction
 /// or a runtime call are left alone.
 void hoist_invariants(loop::Program &p);
+/// The block of \p cols contiguous columns a row sweep works on:
+/// \p cols itself when at most 64, else its largest divisor in [16, 64], or
+/// 0 when there is none (LowerColumns.cpp).
+int64_t column_block(int64_t cols);
 /// Flat row-major index of \p idx in \p shape.
 ExprPtr flat_index(const Index &idx, const Shape &shape);
 /// Multi-index of \p flat in \p shape.

@@ -5,6 +5,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "passes/LowerImpl.h"
 
+#include <algorithm>
+
 namespace kiln::lowering {
 
 using loop::Op;
@@ -30,28 +32,53 @@ StmtPtr scatter_add(Lowering &l, const Node &n, int out) {
   int64_t outer = numel(outer_s), inner = numel(inner_s), dim = s[axis],
           count = numel(is);
   DType t = n.type().dtype;
-  return l.loop_nest({outer, inner}, dim + count, [&](const Index &oi) {
-    Index o = unflatten(oi[0], outer_s), in = unflatten(oi[1], inner_s);
-    auto at = [&](ExprPtr d) {
-      return loop::add(
-          loop::mul(loop::add(loop::mul(oi[0], i64(dim)), d), i64(inner)),
-          oi[1]);
-    };
-    int d = l.new_var("d"), j = l.new_var("j");
-    StmtPtr copy = loop::for_loop(
-        d, dim, loop::LoopKind::Serial,
-        {loop::store(out, at(loop::var(d)),
-                     l.value_at(base, concat_index(o, {loop::var(d)}, in)))});
-    Index jdx = unflatten(loop::var(j), is);
-    ExprPtr id = convert(l.value_at(ids, jdx), DType::I64);
-    ExprPtr pos = at(clamp_index(id, 0, dim - 1));
-    ExprPtr add = loop::make(
-        Op::Add, t,
-        {loop::load(out, t, pos), l.value_at(src, concat_index(o, jdx, in))});
-    StmtPtr scatter = loop::for_loop(j, count, loop::LoopKind::Serial,
-                                     {loop::store(out, pos, add)});
-    return std::vector<StmtPtr>{copy, scatter};
-  });
+  // Each iteration owns a block of jb columns after the axis and sweeps the
+  // rows along them (an embedding gradient: whole rows of 256), instead of
+  // walking one column down the rows.
+  int64_t jb = inner >= 16 && l.options().column_reductions
+                   ? std::max<int64_t>(column_block(inner), 1)
+                   : 1;
+  return l.loop_nest(
+      {outer, inner / jb}, (dim + count) * jb, [&](const Index &oi) {
+        // The rows of column jj of this block, as a loop when jb > 1.
+        auto columns =
+            [&](const std::function<StmtPtr(const ExprPtr &)> &body) {
+              if (jb == 1)
+                return body(oi[1]);
+              int jj = l.new_var("c");
+              return loop::for_loop(
+                  jj, jb, loop::LoopKind::Serial,
+                  {body(loop::add(loop::mul(oi[1], i64(jb)), loop::var(jj)))});
+            };
+        Index o = unflatten(oi[0], outer_s);
+        auto at = [&](ExprPtr d, const ExprPtr &c) {
+          return loop::add(
+              loop::mul(loop::add(loop::mul(oi[0], i64(dim)), d), i64(inner)),
+              c);
+        };
+        int d = l.new_var("d"), j = l.new_var("j");
+        StmtPtr copy = loop::for_loop(
+            d, dim, loop::LoopKind::Serial, {columns([&](const ExprPtr &c) {
+              return loop::store(
+                  out, at(loop::var(d), c),
+                  l.value_at(base, concat_index(o, {loop::var(d)},
+                                                unflatten(c, inner_s))));
+            })});
+        Index jdx = unflatten(loop::var(j), is);
+        ExprPtr id = convert(l.value_at(ids, jdx), DType::I64);
+        StmtPtr scatter = loop::for_loop(
+            j, count, loop::LoopKind::Serial, {columns([&](const ExprPtr &c) {
+              ExprPtr pos = at(clamp_index(id, 0, dim - 1), c);
+              return loop::store(
+                  out, pos,
+                  loop::make(
+                      Op::Add, t,
+                      {loop::load(out, t, pos),
+                       l.value_at(
+                           src, concat_index(o, jdx, unflatten(c, inner_s)))}));
+            })});
+        return std::vector<StmtPtr>{copy, scatter};
+      });
 }
 
 StmtPtr max_pool_grad(Lowering &l, const Node &n, int out) {

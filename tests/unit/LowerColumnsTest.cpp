@@ -56,3 +56,34 @@ func @cols(%a: f32[3,17,64], %b: f64[5,96], %c: f32[7,2,1,80], %d: f32[33,128], 
   loop::Program q = lower(*m->functions()[0], off);
   CHECK(q.kernels[0].body->body[0]->extent == 64);
 }
+
+TEST_CASE("scatter_add: blocks of columns swept along the rows",
+          "[compile][columns]") {
+  // An embedding gradient (axis 0, rows of 48: one block of 48 columns,
+  // repeated and out-of-range ids) and axis 1 under an outer dim with 160
+  // columns after the axis (blocks of 40); ids beyond the axis clamp.
+  const char *text = R"(
+func @scatter(%a: f32[10,48], %ia: i64[2,3], %sa: f32[2,3,48], %b: f32[3,5,2,80], %ib: i64[4], %sb: f32[3,4,2,80]) -> (f32[10,48], f32[3,5,2,80]) {
+  %ra = scatter_add(%a, %ia, %sa) {axis = 0} : f32[10,48]
+  %rb = scatter_add(%b, %ib, %sb) {axis = 1} : f32[3,5,2,80]
+  return %ra, %rb
+}
+)";
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(text, "s.kir", diags);
+  REQUIRE(m);
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> args = random_args(f, 2, 12);
+  std::vector<HostTensor> want = interpret(f, args);
+  std::vector<HostTensor> got = compile(f)->run_all(args);
+  for (size_t i = 0; i < want.size(); ++i)
+    check_close(got[i], want[i], "result " + std::to_string(i));
+  loop::Program p = lower(f);
+  REQUIRE(p.kernels.size() == 2);
+  // The loop over (outer, column block): 1 x 1 blocks, then 3 x 4 blocks.
+  const loop::StmtPtr &a = p.kernels[0].body->body[0];
+  CHECK(a->extent == 1);
+  const loop::StmtPtr &b = p.kernels[1].body->body[0];
+  CHECK(b->extent == 3);
+  CHECK(b->body[0]->extent == 4);
+}
