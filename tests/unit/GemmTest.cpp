@@ -135,7 +135,8 @@ TEST_CASE("gemm: sizes off the tiles (1, 3, 17, 64, 1023)", "[gemm]") {
                          {1023, 17, 64},
                          {64, 3, 1023},
                          {1, 1023, 64},
-                         {3, 64, 1023}})
+                         {3, 64, 1023},
+                         {37, 64, 600}}) // the 6 x 64 tile, two KC blocks
     check_gemm<float>(gemm(m, n, k));
 }
 
