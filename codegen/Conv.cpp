@@ -349,6 +349,7 @@ Contraction conv2d_contraction(const Conv2dSpec &s, bool merge) {
     return "w[((" + b + ") % " + str(g) + " * " + str(og) + " + " + m + ") * " +
            str(k) + " + " + kk + "]";
   };
+  c.a_row_stride = k;
   if (is_pointwise(s)) {
     const int64_t chw = s.C * p;
     c.b_at = [=](const std::string &b, const std::string &kk,

@@ -27,6 +27,11 @@ struct Contraction {
   int64_t batch = 1, M = 1, N = 1, K = 1;
   IndexFn a_at;         ///< (b, m, k) -> element of A
   bool a_k_unit = true; ///< A is contiguous along k (packing loop order)
+  /// > 0: A's rows are this far apart and contiguous along k (a_at(b, m + 1,
+  /// k) is a_row_stride elements after a_at(b, m, k), a_at(b, m, k + 1) the
+  /// next): full panels of at least vw rows are packed by register
+  /// transposes.
+  int64_t a_row_stride = 0;
   IndexFn b_at;         ///< (b, k, n) -> element of B
   bool b_n_unit = true; ///< B is contiguous along n
   /// > 0 when B is contiguous along k with this stride along n (x @ W^T):

@@ -107,6 +107,15 @@ static void @UK@(long kc, const float *restrict a_,
                {"UK", ukernel_name(c)}});
 }
 
+/// Full A micro-panels packed by register transposes: A's rows are
+/// a_row_stride apart and contiguous along k, and a panel has at least VW
+/// rows.
+bool transposes_a(const Contraction &c) {
+  return c.a_row_stride > 0 && c.t.mr >= c.vw;
+}
+
+std::string transpose_block(const Contraction &c);
+
 /// Packs rows [ic, ic+mc) x depth [pc, pc+kc) of A into MR-row micro-panels
 /// (k-major inside a panel), zero-padding the last panel's missing rows.
 std::string pack_a(const Contraction &c) {
@@ -114,6 +123,27 @@ std::string pack_a(const Contraction &c) {
   // an interleaved (factor MR) store group; a partial one is a plain loop.
   std::string full = "    if (mr == @MR@) {\n"
                      "      for (long k = 0; k < kc; ++k) {\n";
+  if (transposes_a(c)) {
+    // Rows VW apart along k: vw x vw register transposes of rows [r0,
+    // r0+VW) for r0 = 0, VW, ... and MR-VW (overlapping blocks store the
+    // same values), then the k tail element by element.
+    std::string blocks;
+    for (int r0 = 0; r0 < c.t.mr; r0 += c.vw) {
+      const int r = std::min(r0, c.t.mr - c.vw);
+      blocks += "        @N@_tr(a0 + " + std::to_string(r) +
+                " * @LDS@L + k0, @LDS@L, p + k0 * @MR@ + " + std::to_string(r) +
+                ", @MR@);\n";
+    }
+    full = "    if (mr == @MR@) {\n"
+           "      const float *restrict a0 = &" +
+           c.a_at("b_", "ic + ir", "pc") +
+           ";\n"
+           "      long kv = kc / @VW@ * @VW@;\n"
+           "      for (long k0 = 0; k0 < kv; k0 += @VW@) {\n" +
+           blocks +
+           "      }\n"
+           "      for (long k = kv; k < kc; ++k) {\n";
+  }
   for (int r = 0; r < c.t.mr; ++r)
     full += "        p[k * @MR@ + " + std::to_string(r) +
             "] = " + c.a_at("b_", "ic + ir + " + std::to_string(r), "pc + k") +
@@ -127,7 +157,7 @@ std::string pack_a(const Contraction &c) {
                            "      for (long r = 0; r < mr; ++r)\n"
                            "        p[k * @MR@ + r] = @AT@;\n");
   return fill(
-      R"(__attribute__((noinline)) static void @N@_pack_a(long b_, long ic, long mc, long pc,
+      R"(@TR@__attribute__((noinline)) static void @N@_pack_a(long b_, long ic, long mc, long pc,
     long kc, @PARAMS@, float *restrict ap) {
   for (long ir = 0; ir < mc; ir += @MR@) {
     long mr = @N@_min(@MR@, mc - ir);
@@ -138,7 +168,11 @@ std::string pack_a(const Contraction &c) {
   }
 }
 )",
-      {{"COPY", copy},
+      {{"TR", transposes_a(c) ? transpose_block(c) : ""},
+
+       {"COPY", copy},
+       {"LDS", str(c.a_row_stride)},
+       {"VW", str(c.vw)},
        {"AT", c.a_at("b_", "ic + ir + r", "pc + k")},
        {"PARAMS", c.params},
        {"MR", str(c.t.mr)},
@@ -222,9 +256,11 @@ std::string pack_b(const Contraction &c) {
         p[k * @NR@ + n] = 0.0f;
 }
 )",
-      {{"TR", (c.b_n_stride > 0 && c.b_pack_body.empty()) || c.b_pack_transposes
-                  ? transpose_block(c)
-                  : ""},
+      {{"TR",
+        ((c.b_n_stride > 0 && c.b_pack_body.empty()) || c.b_pack_transposes) &&
+                !transposes_a(c)
+            ? transpose_block(c)
+            : ""},
        {"COPY", copy},
        {"AT", c.b_at("b_", "pc + k", "j0 + n")},
        {"PARAMS", c.params},

@@ -382,6 +382,16 @@ TEST_CASE("conv2d: whole input rows packed by shifted vectors",
   s.dil_h = s.dil_w = 2;
   s.pad_h = s.pad_w = 2;
   check_conv(s);
+  // Panels of at least VW weight rows are packed by register transposes
+  // (24 rows: blocks [0, 16) and [8, 24)), the k tail (K = 180) by elements.
+  s = conv(2, 20, 4, 50, 3);
+  s.pad_h = s.pad_w = 1;
+  check_conv(s);
+  s = conv(2, 7, 4, 30, 3); // 8 lanes, 12-row panels: blocks [0, 8), [4, 12)
+  s.W = 2;
+  s.pad_h = s.pad_w = 1;
+  s.vector_width = 8;
+  check_conv(s);
   s = conv(2, 6, 32, 20, 3); // stride 2, 8 lanes
   s.stride_h = s.stride_w = 2;
   s.pad_h = s.pad_w = 1;
