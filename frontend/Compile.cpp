@@ -21,6 +21,7 @@ LowerOptions lower_options_for(CompileOptions::Target target,
     base.conv_min_work = 0;
     base.hoist_invariants = false;
     base.column_reductions = false;
+    base.lane_reductions = false;
   }
   return base;
 }

@@ -62,6 +62,10 @@ struct LowerOptions {
   /// block of output columns (passes/LowerColumns.cpp, LowerScatter.cpp);
   /// the CUDA target turns it off (one thread per column suits it).
   bool column_reductions = true;
+  /// Reductions along the last axis accumulate in 16 interleaved partial
+  /// results (vectorized; the sum's rounding order differs from the
+  /// interpreter's sequential one); the CUDA target turns it off.
+  bool lane_reductions = true;
 };
 
 /// Lowers \p f. Throws kiln::Error when an op cannot be lowered.

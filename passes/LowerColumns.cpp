@@ -1,15 +1,44 @@
 /// \file
-/// Column reductions: a reduce_sum/mean/max/min over the leading axes of
-/// its input (a bias gradient: [B, T, N] -> [N]) as a sweep over the rows
-/// that accumulates a block of output columns, so that every row is read
-/// along its contiguous columns (the element-per-output loop walks each
-/// column down the rows, one cache line per element).
+/// Row reductions in lanes (lane_reduce) and column reductions: a
+/// reduce_sum/mean/max/min over the leading axes of its input (a bias gradient:
+/// [B, T, N] -> [N]) as a sweep over the rows that accumulates a block of
+/// output columns, so that every row is read along its contiguous columns (the
+/// element-per-output loop walks each column down the rows, one cache line per
+/// element).
 // SPDX-License-Identifier: Apache-2.0
 #include "passes/LowerImpl.h"
 
 namespace kiln::lowering {
 
 using loop::Op;
+
+std::vector<StmtPtr>
+Lowering::lane_reduce(int acc, DType t, Op combine, const ExprPtr &init,
+                      int64_t extent,
+                      const std::function<ExprPtr(ExprPtr)> &value) {
+  std::vector<StmtPtr> s, step;
+  std::vector<ExprPtr> lanes;
+  int r = new_var("r");
+  for (int l = 0; l < kReduceLanes; ++l) {
+    int v = new_var("lane", t);
+    lanes.push_back(loop::var(v, t));
+    s.push_back(loop::decl(v, t, init));
+    ExprPtr at = loop::add(loop::mul(loop::var(r), loop::int_imm(kReduceLanes)),
+                           loop::int_imm(l));
+    step.push_back(
+        loop::assign(v, loop::make(combine, t, {lanes.back(), value(at)})));
+  }
+  s.push_back(loop::for_loop(r, extent / kReduceLanes, loop::LoopKind::Serial,
+                             std::move(step)));
+  while (lanes.size() > 1) {
+    std::vector<ExprPtr> half;
+    for (size_t i = 0; i < lanes.size(); i += 2)
+      half.push_back(loop::make(combine, t, {lanes[i], lanes[i + 1]}));
+    lanes = std::move(half);
+  }
+  s.push_back(loop::decl(acc, t, lanes[0]));
+  return s;
+}
 
 int64_t column_block(int64_t cols) {
   if (cols <= 64)

@@ -70,6 +70,15 @@ public:
   /// A reduction over leading axes as row sweeps into blocks of output
   /// columns, or nullptr (LowerColumns.cpp).
   StmtPtr column_reduction_kernel(const Node &n, int out);
+  /// Statements that declare \p acc (of \p t) = combine over r in
+  /// [0, extent) of value(r), accumulated in kReduceLanes interleaved
+  /// partial results combined pairwise at the end: the lanes' updates are
+  /// independent, so LLVM's SLP vectorizer makes them one vector op, where
+  /// one accumulator is a serial chain of adds or NaN-propagating maxes
+  /// (LowerColumns.cpp). \p extent is a multiple of kReduceLanes.
+  std::vector<StmtPtr>
+  lane_reduce(int acc, DType t, loop::Op combine, const ExprPtr &init,
+              int64_t extent, const std::function<ExprPtr(ExprPtr)> &value);
   StmtPtr contraction_kernel(const Node &c, const Value *root, int out);
   /// A matmul as a Gemm micro-kernel node, or nullptr when its operands are
   /// not strided views of buffers of its dtype (LowerGemm.cpp).
@@ -161,6 +170,8 @@ bool affine(const ExprPtr &e, int64_t scale, std::map<int, int64_t> &coef,
 /// declared before its loops (LowerHoist.cpp); kernels with a contraction
 /// or a runtime call are left alone.
 void hoist_invariants(loop::Program &p);
+/// Partial accumulators of a row reduction (Lowering::lane_reduce).
+constexpr int kReduceLanes = 16;
 /// The block of \p cols contiguous columns a row sweep works on:
 /// \p cols itself when at most 64, else its largest divisor in [16, 64], or
 /// 0 when there is none (LowerColumns.cpp).

@@ -117,8 +117,20 @@ StmtPtr Lowering::reduction_kernel(const Node &n, int out) {
            is_min = n.op() == OpKind::ReduceMin;
       ExprPtr init = is_max || is_min ? lowest(t, is_max) : loop::imm(0, t);
       Op combine = is_max ? Op::Max : is_min ? Op::Min : Op::Add;
-      pre = {loop::decl(acc, t, init)};
-      body = {loop::assign(acc, loop::make(combine, t, {av, v}))};
+      size_t last = in.size() - 1;
+      if (opts_.lane_reductions && rvars.size() == 1 && reduced[last] &&
+          is_float(t) && count >= 4 * kReduceLanes &&
+          count % kReduceLanes == 0) {
+        pre = lane_reduce(acc, t, combine, init, count, [&](ExprPtr r) {
+          Index at = full;
+          at[last] = std::move(r);
+          return convert(value_at(x, at), t);
+        });
+        rvars.clear(); // no loop around an empty body
+      } else {
+        pre = {loop::decl(acc, t, init)};
+        body = {loop::assign(acc, loop::make(combine, t, {av, v}))};
+      }
       result = n.op() == OpKind::ReduceMean
                    ? loop::make(Op::Div, t, {av, loop::imm(double(count), t)})
                    : av;

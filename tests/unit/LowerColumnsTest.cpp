@@ -87,3 +87,50 @@ func @scatter(%a: f32[10,48], %ia: i64[2,3], %sa: f32[2,3,48], %b: f32[3,5,2,80]
   CHECK(b->extent == 3);
   CHECK(b->body[0]->extent == 4);
 }
+
+TEST_CASE("row reductions: 16 interleaved lanes vs the interpreter",
+          "[compile][columns]") {
+  // Last-axis reductions of 64 and 80 elements accumulate in lanes (a NaN
+  // and an infinity in some rows must still propagate); 48 (too short) and
+  // 100 (not a multiple of 16) keep one accumulator.
+  const char *text = R"(
+func @rows(%a: f32[5,64], %b: f64[3,2,80], %c: f32[4,48], %d: f32[4,100]) -> (f32[5,1], f64[3,2], f32[5], f64[3,2], f32[4], f32[4]) {
+  %r0 = reduce_max(%a) {axes = [1], keepdims = true} : f32[5,1]
+  %r1 = reduce_sum(%b) {axes = [2], keepdims = false} : f64[3,2]
+  %r2 = reduce_min(%a) {axes = [1], keepdims = false} : f32[5]
+  %r3 = reduce_mean(%b) {axes = [2], keepdims = false} : f64[3,2]
+  %r4 = reduce_sum(%c) {axes = [1], keepdims = false} : f32[4]
+  %r5 = reduce_max(%d) {axes = [1], keepdims = false} : f32[4]
+  return %r0, %r1, %r2, %r3, %r4, %r5
+}
+)";
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(text, "r.kir", diags);
+  REQUIRE(m);
+  const Function &f = *m->functions()[0];
+  std::vector<HostTensor> args = random_args(f, 4);
+  args[0].set(70, NAN);       // row 1 of %a
+  args[0].set(200, INFINITY); // row 3 of %a
+  args[1].set(85, -INFINITY); // row (0, 1) of %b
+  std::vector<HostTensor> want = interpret(f, args);
+  std::vector<HostTensor> got = compile(f)->run_all(args);
+  for (size_t i = 0; i < want.size(); ++i)
+    check_close(got[i], want[i], "result " + std::to_string(i));
+  CHECK(std::isnan(got[0].get(1)));
+  loop::Program p = lower(f);
+  REQUIRE(p.kernels.size() == 6);
+  // The declarations in the body of the loops over the kept dims.
+  auto lanes = [](const loop::Kernel &k) {
+    loop::StmtPtr s = k.body->body[0];
+    while (s->body[0]->op == loop::StmtOp::For)
+      s = s->body[0];
+    size_t n = 0;
+    for (const loop::StmtPtr &c : s->body)
+      n += c->op == loop::StmtOp::Decl;
+    return n;
+  };
+  for (size_t k = 0; k < 4; ++k)
+    CHECK(lanes(p.kernels[k]) == 17); // 16 lanes and their combination
+  CHECK(lanes(p.kernels[4]) == 1);
+  CHECK(lanes(p.kernels[5]) == 1);
+}
