@@ -21,6 +21,7 @@
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
 #include "ir/Interpreter.h"
+#include "runtime/Profile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -194,14 +195,18 @@ void time_runs(const std::function<void()> &fn, double first_s, int min_runs,
 
 /// Compiles \p f twice with the cache off (cold, then again to check) and
 /// twice with it on (the first fills the empty cache, the second is warm).
+/// With \p phases, prints the cold compile's phases.
 std::unique_ptr<Executable> compile_timed(const Function &f, int threads,
-                                          Row &row) {
+                                          Row &row, bool phases) {
   CompileOptions o;
   o.threads = threads;
   o.use_cache = false;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Executable> exe = compile(f, o);
   row.cold_s = seconds_since(t0);
+  if (phases)
+    std::printf("compile phases of the cold build:\n%s",
+                compile_phase_table(*exe).c_str());
   o.use_cache = true;
   compile(f, o); // fills the cache
   t0 = std::chrono::steady_clock::now();
@@ -217,7 +222,8 @@ Row bench_one(const std::string &name, const Options &opt) {
   row.gflop = opt.reduced ? 0 : gflop_per_step(name);
   models::Model m = build(name, opt.reduced);
   const Function &f = m.graph->function();
-  std::unique_ptr<Executable> exe = compile_timed(f, opt.threads, row);
+  std::unique_ptr<Executable> exe =
+      compile_timed(f, opt.threads, row, opt.profile > 0);
   row.arena_bytes = exe->arena_bytes();
   std::vector<HostTensor> args =
       make_args(f, *m.graph, int_bound(name, opt.reduced), 42);
