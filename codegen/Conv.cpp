@@ -202,7 +202,28 @@ typedef float @NAME@_ru __attribute__((vector_size(@UB@), aligned(4)));
 /// The epilogue of one tile row, run by run along output rows: n, o and oh
 /// are fixed within a run and ow counts up, so the epilogue's loads (a
 /// residual, say) are contiguous and vectorize.
-std::string epilogue_row(const Conv2dSpec &s, const std::string &o) {
+std::string epilogue_row(const Conv2dSpec &s, const std::string &o,
+                         int64_t whole_rows) {
+  const std::string expr = s.epilogue("n_", o, "oh_", "ow_", "acc");
+  // Tiles of whole rows (every tile full, within one image): constant trip
+  // counts, so LLVM hoists the per-channel part of the epilogue (BN's
+  // rsqrt, say) out of the loops; it does not out of a loop that may run
+  // zero times.
+  if (whole_rows > 0)
+    return fill_conv(
+        s,
+        R"(                const long n_ = b_ / @G@ + j0 / @P@, oh0_ = j0 % @P@ / @OW@;
+                for (long r_ = 0; r_ < @R@; ++r_) {
+                  const long oh_ = oh0_ + r_;
+                  float *restrict cq_ = cr + r_ * @OW@;
+#pragma omp simd
+                  for (long ow_ = 0; ow_ < @OW@; ++ow_) {
+                    float acc = cq_[ow_];
+                    cq_[ow_] = @EXPR@;
+                  }
+                }
+)",
+        {{"EXPR", expr}, {"R", str(whole_rows)}});
   return fill_conv(
       s,
       R"(                long t_ = 0, n_ = b_ / @G@ + j0 / @P@, q_ = j0 % @P@;
@@ -224,7 +245,7 @@ std::string epilogue_row(const Conv2dSpec &s, const std::string &o) {
                   }
                 }
 )",
-      {{"EXPR", s.epilogue("n_", o, "oh_", "ow_", "acc")}});
+      {{"EXPR", expr}});
 }
 
 } // namespace
@@ -392,16 +413,19 @@ Contraction conv2d_contraction(const Conv2dSpec &s, bool merge) {
           "((" + j + ") % " + str(p) + " / " + str(ow) + ")",
           "((" + j + ") % " + str(ow) + ")", acc);
     };
+  c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
+  const int64_t whole_rows =
+      c.t.nr % ow == 0 && p % c.t.nr == 0 ? c.t.nr / ow : 0;
   if (s.epilogue)
     c.epilogue_row = [=](const std::string &i) {
-      return epilogue_row(s, "((b_) % " + str(g) + " * " + str(og) + " + " + i +
-                                 ")");
+      return epilogue_row(
+          s, "((b_) % " + str(g) + " * " + str(og) + " + " + i + ")",
+          whole_rows);
     };
-  c.t = choose_tiling(t, c.vw, c.M, c.N, c.K);
   if (merge && use_direct_path(c))
     return conv2d_contraction(s, false);
   const int64_t u = is_pointwise(s) ? 0 : row_vector(s, c.vw);
-  if (u > 0 && c.t.nr % ow == 0 && p % c.t.nr == 0 && c.t.kc % s.KW == 0) {
+  if (u > 0 && whole_rows > 0 && c.t.kc % s.KW == 0) {
     c.helpers += row_types(s, u);
     c.b_pack_body = row_pack(s, u, c.t.nr);
   }

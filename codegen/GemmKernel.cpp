@@ -269,27 +269,47 @@ std::string pack_b(const Contraction &c) {
        {"N", c.name}});
 }
 
-/// The C statements applying the epilogue to the mr x nr tile at cp (rows
-/// i0.., columns j0..), or "" without an epilogue.
-std::string epilogue_pass(const Contraction &c) {
+std::string param_names(const std::string &params);
+
+/// The epilogue of one output row of a tile, `NAME_epi(params, b_, i_, j0,
+/// nr, cr)`: a function of restrict pointers, so that once inlined into
+/// the OpenMP region (whose captured pointers carry no restrict) LLVM knows
+/// that the row does not alias the epilogue's operands and hoists per-row
+/// loads and math (BN's rsqrt of the variance, say) out of the loop. ""
+/// without an epilogue.
+std::string epilogue_function(const Contraction &c) {
   if (!c.epilogue)
     return "";
   std::string row =
       c.epilogue_row
-          ? c.epilogue_row("(i0 + ii)")
+          ? c.epilogue_row("i_")
           : fill(R"(#pragma omp simd
                 for (long jj = 0; jj < nr; ++jj) {
                   float acc = cr[jj];
                   cr[jj] = @EXPR@;
                 }
 )",
-                 {{"EXPR", c.epilogue("b_", "(i0 + ii)", "(j0 + jj)", "acc")}});
-  return fill(R"(            if (pc + kc == @K@)
-              for (long ii = 0; ii < mr; ++ii) {
-                float *restrict cr = cp + ii * @LDC@;
-@ROW@              }
+                 {{"EXPR", c.epilogue("b_", "i_", "(j0 + jj)", "acc")}});
+  return fill(R"(static inline void @N@_epi(@PARAMS@, long b_, long i_, long j0,
+    long nr, float *restrict cr) {
+@ROW@}
 )",
-              {{"ROW", row}, {"K", str(c.K)}, {"LDC", str(c.ldc)}});
+              {{"ROW", row}, {"PARAMS", c.params}, {"N", c.name}});
+}
+
+/// The C statements applying the epilogue to the mr x nr tile at cp (rows
+/// i0.., columns j0..) after its last KC block, or "" without an epilogue.
+std::string epilogue_pass(const Contraction &c) {
+  if (!c.epilogue)
+    return "";
+  return fill(R"(            if (pc + kc == @K@)
+              for (long ii = 0; ii < mr; ++ii)
+                @N@_epi(@ARGS@, b_, i0 + ii, j0, nr, cp + ii * @LDC@);
+)",
+              {{"ARGS", param_names(c.params)},
+               {"K", str(c.K)},
+               {"LDC", str(c.ldc)},
+               {"N", c.name}});
 }
 
 /// The micro-tile loops of one (A block, B column range) task.
@@ -507,6 +527,7 @@ std::string emit_packed(const Contraction &c) {
   const bool batches =
       c.split_batches && c.batch >= 8 && c.M * c.N * c.K <= (int64_t(1) << 23);
   return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) +
+         epilogue_function(c) +
          (batches   ? driver_batches(c)
           : small_m ? driver_small_m(c)
                     : driver(c));
