@@ -111,7 +111,7 @@ Grads grad_matmul(GradBuilder &b, const Node &n) {
     g[0] = b.sum_to(b.op(OpKind::Matmul, {b.g(), swap_last(b, c)}),
                     a->type().shape);
   const Shape &as = a->type().shape, &gs = n.type().shape;
-  if (b.wants(1) && c->type().rank() == 2 && as.size() > 2) {
+  if (b.wants(1) && c->type().rank() == 2 && as.size() > 2 && numel(as) > 0) {
     DType t = n.type().dtype;
     int64_t rows = numel(as) / as.back();
     Value *a2 = b.reshape(a, {t, {rows, as.back()}});
