@@ -151,10 +151,10 @@ std::string pack_a(const Contraction &c) {
   full += "      }\n      continue;\n    }\n";
   std::string copy =
       full + (c.a_k_unit ? "    for (long r = 0; r < mr; ++r)\n"
-                           "      for (long k = 0; k < kc; ++k)\n"
+                           "@NOVEC@      for (long k = 0; k < kc; ++k)\n"
                            "        p[k * @MR@ + r] = @AT@;\n"
                          : "    for (long k = 0; k < kc; ++k)\n"
-                           "      for (long r = 0; r < mr; ++r)\n"
+                           "@NOVEC@      for (long r = 0; r < mr; ++r)\n"
                            "        p[k * @MR@ + r] = @AT@;\n");
   return fill(
       R"(@TR@__attribute__((noinline)) static void @N@_pack_a(long b_, long ic, long mc, long pc,
@@ -163,7 +163,7 @@ std::string pack_a(const Contraction &c) {
     long mr = @N@_min(@MR@, mc - ir);
     float *restrict p = ap + ir * kc;
 @COPY@    for (long r = mr; r < @MR@; ++r)
-      for (long k = 0; k < kc; ++k)
+@NOVEC@      for (long k = 0; k < kc; ++k)
         p[k * @MR@ + r] = 0.0f;
   }
 }
@@ -252,7 +252,7 @@ std::string pack_b(const Contraction &c) {
     long nr, @PARAMS@, float *restrict p) {
 @COPY@  if (nr < @NR@)
     for (long k = 0; k < kc; ++k)
-      for (long n = nr; n < @NR@; ++n)
+@NOVEC@      for (long n = nr; n < @NR@; ++n)
         p[k * @NR@ + n] = 0.0f;
 }
 )",
@@ -327,7 +327,7 @@ std::string tile_loops(const Contraction &c, const std::string &bpanel) {
             } else {
               @UK@(kc, a, bq, tile_, @NR@, 0);
               for (long ii = 0; ii < mr; ++ii)
-                for (long jj = 0; jj < nr; ++jj)
+@NOVEC@                for (long jj = 0; jj < nr; ++jj)
                   cp[ii * @LDC@ + jj] = (pc > 0 ? cp[ii * @LDC@ + jj] : 0.0f)
                       + tile_[ii * @NR@ + jj];
             }
@@ -526,11 +526,14 @@ std::string emit_packed(const Contraction &c) {
   const bool small_m = c.M * c.t.kc <= 128 * 1024 && c.N >= 16 * c.t.nr;
   const bool batches =
       c.split_batches && c.batch >= 8 && c.M * c.N * c.K <= (int64_t(1) << 23);
-  return prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) +
-         epilogue_function(c) +
-         (batches   ? driver_batches(c)
-          : small_m ? driver_small_m(c)
-                    : driver(c));
+  // Edge loops (partial panels, zero padding, edge tiles) run rarely:
+  // vectorizing them only adds code for LLVM to compile.
+  return fill(prelude(c) + micro_kernel(c) + pack_a(c) + pack_b(c) +
+                  epilogue_function(c) +
+                  (batches   ? driver_batches(c)
+                   : small_m ? driver_small_m(c)
+                             : driver(c)),
+              {{"NOVEC", "#pragma clang loop vectorize(disable)\n"}});
 }
 
 namespace {
