@@ -215,7 +215,21 @@ bool Lowering::must_materialize(const Value *v) const {
         return true;
     }
   }
-  return uses > 1 && !is_cheap(n.op());
+  return uses > 1 && !is_cheap(n.op()) && !recomputed(n);
+}
+
+bool Lowering::recomputed(const Node &n) const {
+  // One add, sub or mul of values that are in memory anyway (or rank-0
+  // constants): each consumer recomputes it instead of reading it back.
+  if (n.op() != OpKind::Add && n.op() != OpKind::Sub && n.op() != OpKind::Mul &&
+      n.op() != OpKind::Neg)
+    return false;
+  for (const Value *o : n.operands())
+    if (!materialize_.count(o) &&
+        !(o->def() && o->def()->op() == OpKind::Constant &&
+          o->type().rank() == 0))
+      return false;
+  return true;
 }
 
 void Lowering::plan() {

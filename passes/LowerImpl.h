@@ -120,6 +120,8 @@ private:
   void plan();
   void find_anchors();
   bool must_materialize(const Value *v) const;
+  /// A multi-use elementwise node cheap enough to recompute per consumer.
+  bool recomputed(const Node &n) const;
   void assign_buffers();
   int add_buffer(const std::string &name, const TensorType &t,
                  loop::BufferKind kind, int arg_index);

@@ -65,3 +65,21 @@ TEST_CASE("hoist: invariant scalars leave the loops, in-place updates stay",
   check_close(got[0], want[0], "updated w");
   check_close(got[1], want[1], "exp");
 }
+
+TEST_CASE("recompute: cheap multi-use arithmetic of buffers per consumer",
+          "[compile][hoist]") {
+  // tests/lit/fuse/recompute.kir shows the kernels; here the values.
+  check_kir(R"(
+func @recompute(%x: f32[64,33], %y: f32[64,33]) -> (f32[64,33], f32[64,33], f32[64,33], f32[64,33]) {
+  %half = constant() {value = 0.5} : f32[]
+  %h = mul(%x, %half) : f32[64,33]
+  %t = tanh(%h) : f32[64,33]
+  %s = mul(%h, %h) : f32[64,33]
+  %u = add(%s, %y) : f32[64,33]
+  %e = exp(%y) : f32[64,33]
+  %d = sub(%e, %x) : f32[64,33]
+  %a = add(%e, %y) : f32[64,33]
+  return %t, %u, %d, %a
+}
+)");
+}
