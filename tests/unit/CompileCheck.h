@@ -250,6 +250,33 @@ func @contractions(%a: f32[2,3,17], %b: f32[17,5], %w: f32[6,17], %x: f32[2,4,7,
 }
 )";
 
+/// "gemm4d: batched matmuls of rank 4 and 5 vs the interpreter"
+/// (GemmBatchTest.cpp says what each result exercises).
+inline const char *kBatchedMatmulKir = R"(
+func @batched(%q: f32[2,17,3,5], %k: f32[2,17,3,5], %v: f32[2,3,17,5], %m: f32[3,17,1], %x: f32[2,1,3,4,17], %y: f32[5,1,17,3], %w: f32[5,7], %bb: f32[3,1,7], %s: f32[4,2,3,1,17], %t: f32[17,1], %u: f64[3,2,17,4], %z: f64[2,3,4], %g: f32[3,40,3,33], %h: f32[3,37,3,33], %pa: f32[8,350,300], %pb: f32[8,300,20]) -> (f32[2,3,17,17], f32[2,3,17,5], f32[2,5,3,4,3], f32[2,3,17,7], f32[2,2,3,1,1], f64[3,2,17,3], f32[3,3,40,37], f32[8,350,20]) {
+  %qt = transpose(%q) {perm = [0, 2, 1, 3]} : f32[2,3,17,5]
+  %kt = transpose(%k) {perm = [0, 2, 3, 1]} : f32[2,3,5,17]
+  %sc = matmul(%qt, %kt) : f32[2,3,17,17]
+  %sm = add(%sc, %m) : f32[2,3,17,17]
+  %r0 = relu(%sm) : f32[2,3,17,17]
+  %r1 = matmul(%r0, %v) : f32[2,3,17,5]
+  %r2 = matmul(%x, %y) : f32[2,5,3,4,3]
+  %vw = matmul(%v, %w) : f32[2,3,17,7]
+  %r3 = add(%vw, %bb) : f32[2,3,17,7]
+  %ss = slice(%s) {start = [1, 0, 0, 0, 0], stop = [3, 2, 3, 1, 17], step = [1, 1, 1, 1, 1]} : f32[2,2,3,1,17]
+  %r4 = matmul(%ss, %t) : f32[2,2,3,1,1]
+  %zt = transpose(%z) {perm = [0, 2, 1]} : f64[2,4,3]
+  %r5 = matmul(%u, %zt) : f64[3,2,17,3]
+  %gt = transpose(%g) {perm = [0, 2, 1, 3]} : f32[3,3,40,33]
+  %ht = transpose(%h) {perm = [0, 2, 3, 1]} : f32[3,3,33,37]
+  %gh = matmul(%gt, %ht) : f32[3,3,40,37]
+  %two = constant() {value = 2.0} : f32[]
+  %r6 = mul(%gh, %two) : f32[3,3,40,37]
+  %r7 = matmul(%pa, %pb) : f32[8,350,20]
+  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7
+}
+)";
+
 /// Every primitive program above, by name.
 inline const std::vector<std::pair<const char *, const char *>> &
 primitive_programs() {
@@ -260,6 +287,7 @@ primitive_programs() {
       {"layout and indexing views", kViewsKir},
       {"reductions", kReductionsKir},
       {"contractions and pooling", kContractionsKir},
+      {"batched matmuls of rank 4 and 5", kBatchedMatmulKir},
   };
   return all;
 }
