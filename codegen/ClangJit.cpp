@@ -44,6 +44,13 @@ std::vector<std::pair<std::string, void *>> &host_symbols() {
 }
 } // namespace
 
+int default_opt_level() {
+  if (const char *env = std::getenv("KILN_OPT_LEVEL"))
+    if (env[0] >= '0' && env[0] <= '3' && env[1] == '\0')
+      return env[0] - '0';
+  return 2;
+}
+
 void register_host_symbol(const std::string &name, void *address) {
   std::lock_guard<std::mutex> lock(host_symbols_mutex);
   for (auto &[n, a] : host_symbols())

@@ -38,16 +38,6 @@ compile_phases(double emit_ms, const codegen::CompileStats &s, int parts) {
   add("JIT link", s.load_ms);
   return r;
 }
-/// The LLVM level for a program: $KILN_OPT_LEVEL (0..3), else 2. O3 bought
-/// nothing measurable over O2 on the generated kernels (the contractions are
-/// explicit vector code; the elementwise loops vectorize at O2) and costs
-/// about 11% more compile time (resnet18_train's units).
-int program_opt_level() {
-  if (const char *env = std::getenv("KILN_OPT_LEVEL"))
-    if (env[0] >= '0' && env[0] <= '3' && env[1] == '\0')
-      return env[0] - '0';
-  return 2;
-}
 } // namespace
 
 std::unique_ptr<Executable> compile_cpu(const Function &f,
@@ -69,7 +59,6 @@ std::unique_ptr<Executable> compile_cpu(const Function &f,
   comm::register_jit_symbols(); // collectives call into runtime/Comm.h
   codegen::CCompileOptions co;
   co.use_cache = options.use_cache;
-  co.opt_level = program_opt_level();
   co.name = entry;
   std::unique_ptr<codegen::JitModule> jit;
   codegen::CompileStats stats;
