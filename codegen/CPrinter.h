@@ -31,6 +31,9 @@ struct EmitOptions {
   /// Store omp_get_wtime() before and after kernel k in the global
   /// `double <entry>_profile[2 * kernels + 1]` (at 2k and 2k+1).
   bool profile = false;
+  /// f32 lanes of the target's vectors for the matmul and convolution
+  /// kernels (target_vector_width); 0: the host's (host_vector_width).
+  int vector_width = 0;
 };
 
 /// The entry's return code when check_numerics found a non-finite value:

@@ -24,6 +24,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/CommandLine.h>
@@ -239,6 +240,21 @@ TargetSpec target_spec(const std::string &cpu, const std::string &triple) {
       spec.features.push_back((f.second ? "+" : "-") + f.first().str());
   std::sort(spec.features.begin(), spec.features.end());
   return spec;
+}
+
+int vector_width(const TargetSpec &target) {
+  init_llvm_once();
+  if (target.triple != llvm::sys::getProcessTriple())
+    init_all_targets_once();
+  std::unique_ptr<llvm::TargetMachine> tm;
+  if (!make_target_machine(target, 2, tm) || !tm->getTargetTriple().isX86())
+    return 4; // 128-bit vectors (SSE, NEON) or an unknown target
+  const llvm::MCSubtargetInfo *sti = tm->getMCSubtargetInfo();
+  if (sti->checkFeatures("+avx512f"))
+    return 16;
+  if (sti->checkFeatures("+avx2") && sti->checkFeatures("+fma"))
+    return 8;
+  return 4;
 }
 
 Status compile_c_uncached(const std::string &source, const std::string &file,

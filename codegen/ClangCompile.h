@@ -27,6 +27,11 @@ void init_llvm_once();
 /// \p triple: "" for the process triple, else an LLVM triple.
 TargetSpec target_spec(const std::string &cpu, const std::string &triple = "");
 
+/// The f32 lanes of \p target's widest vectors the contraction generators
+/// should use (host_vector_width's rule for any target): 16 with AVX-512F, 8
+/// with AVX2+FMA, else 4 (SSE, NEON and targets LLVM does not know).
+int vector_width(const TargetSpec &target);
+
 /// Compiles \p source (named \p file in diagnostics) with the cc1 \p flags,
 /// then runs the opt_level pipeline and machine code generation for
 /// \p target into \p object. On failure returns clang's diagnostics or

@@ -8,6 +8,7 @@
 
 #include "codegen/ClangCompile.h"
 #include "codegen/CompileCache.h"
+#include "codegen/Gemm.h"
 
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -49,6 +50,12 @@ int default_opt_level() {
     if (env[0] >= '0' && env[0] <= '3' && env[1] == '\0')
       return env[0] - '0';
   return 2;
+}
+
+int target_vector_width(const CCompileOptions &opts) {
+  if (opts.cpu == "native" && opts.triple.empty())
+    return host_vector_width();
+  return detail::vector_width(detail::target_spec(opts.cpu, opts.triple));
 }
 
 void register_host_symbol(const std::string &name, void *address) {

@@ -31,6 +31,14 @@ void register_host_symbol(const std::string &name, void *address);
 /// JIT and kilnc share it, so both run the same machine code.
 int default_opt_level();
 
+struct CCompileOptions;
+
+/// The f32 vector lanes of the CPU \p opts compiles for (cpu and triple): 16
+/// with AVX-512F, 8 with AVX2+FMA, else 4. EmitOptions::vector_width takes
+/// it, so an object for another CPU gets contraction kernels sized for that
+/// CPU's registers, not the host's.
+int target_vector_width(const CCompileOptions &opts);
+
 /// How to compile one C module.
 struct CCompileOptions {
   /// 0..3: the LLVM pipeline and code generator level.

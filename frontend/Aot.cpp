@@ -171,7 +171,11 @@ AotResult compile(const Function &f, const AotOptions &options) {
                                     int(r.num_kernels / 24) + 1);
     if (parts > 1 && (linker = relocatable_linker(co.triple)).empty())
       parts = 1;
-    units = codegen::emit_c_parts(program, name, parts);
+    // Contraction kernels sized for the object's CPU (x86-64-v3 by
+    // default: 256-bit vectors), not for the CPU kilnc runs on.
+    codegen::EmitOptions emit;
+    emit.vector_width = codegen::target_vector_width(co);
+    units = codegen::emit_c_parts(program, name, parts, emit);
     // Kernels that other units call are external functions; keep them out
     // of the object's dynamic symbols.
     std::string hidden;

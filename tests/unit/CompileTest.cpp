@@ -8,6 +8,8 @@
 
 #include "bench/models/Models.h"
 #include "codegen/CPrinter.h"
+#include "codegen/ClangJit.h"
+#include "codegen/Gemm.h"
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
 #include "ir/Parser.h"
@@ -355,4 +357,45 @@ func @twins(%x: f32[2,16,8,8], %y: f32[2,16,8,8], %w: f32[16,16,3,3], %v: f32[16
   std::vector<HostTensor> got = compile(f, o)->run_all(args);
   for (size_t i = 0; i < want.size(); ++i)
     check_close(got[i], want[i], "result " + std::to_string(i));
+}
+
+TEST_CASE("compile: contraction kernels are sized for the target CPU's "
+          "vectors, not the host's",
+          "[compile][aot]") {
+  // An object for x86-64-v3 (kilnc's default) must not get the 512-bit
+  // micro-kernels an AVX-512 host would pick: LLVM splits every vector in
+  // two and the register tiles spill (3x slower objects before this).
+  auto width = [](const std::string &cpu, const std::string &triple) {
+    codegen::CCompileOptions co;
+    co.cpu = cpu;
+    co.triple = triple;
+    return codegen::target_vector_width(co);
+  };
+  CHECK(width("x86-64-v3", "") == 8);
+  CHECK(width("skylake-avx512", "") == 16);
+  CHECK(width("x86-64", "") == 4);
+  CHECK(width("generic", "aarch64-linux-gnu") == 4);
+  CHECK(width("native", "") == codegen::host_vector_width());
+
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(R"(
+func @mm(%a: f32[64,64], %b: f32[64,64]) -> (f32[64,64]) {
+  %c = matmul(%a, %b) : f32[64,64]
+  return %c
+}
+)",
+                                               "mm.kir", diags);
+  REQUIRE(m);
+  loop::Program p = lower(*m->functions()[0]);
+  for (int vw : {4, 8, 16}) {
+    codegen::EmitOptions eo;
+    eo.vector_width = vw;
+    std::string c = codegen::emit_c(p, "mm", eo);
+    std::string bits = "min_vector_width(" + std::to_string(vw * 32) + ")";
+    CHECK(c.find(bits) != std::string::npos);
+    for (int other : {4, 8, 16})
+      if (other != vw)
+        CHECK(c.find("min_vector_width(" + std::to_string(other * 32) + ")") ==
+              std::string::npos);
+  }
 }
