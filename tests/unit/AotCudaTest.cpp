@@ -20,7 +20,7 @@ namespace {
 
 /// The examples/aot program \p source built in \p dir against \p object
 /// with the system cc and nothing but libc; false with the log in \p log.
-bool build_cuda_example(const WorkDir &dir, const std::string &source,
+bool build_cuda_example(const TempDir &dir, const std::string &source,
                         const std::string &object, std::string &log) {
   std::string src = (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / source);
   std::string cmd = "cd " + dir.path.string() +
@@ -33,7 +33,7 @@ bool build_cuda_example(const WorkDir &dir, const std::string &source,
 
 /// Runs dir/prog \p args with \p env; its exit code (-1 for a signal),
 /// stdout and stderr.
-int run_prog(const WorkDir &dir, const std::string &env, std::string &out,
+int run_prog(const TempDir &dir, const std::string &env, std::string &out,
              std::string &err, const std::string &args = "") {
   std::string cmd = "cd " + dir.path.string() + " && env " + env + " ./prog " +
                     args + " >out.txt 2>err.txt";
@@ -155,7 +155,7 @@ TEST_CASE("aot cuda: the example links with libc only and fails clearly "
     return;
   auto m = load_mlp();
   const Function &f = *m->functions()[0];
-  WorkDir dir;
+  TempDir dir;
   aot::AotOptions o;
   o.initial_state = random_state(f);
   aot::AotResult r = compile_cuda(f, o);
@@ -189,14 +189,14 @@ namespace {
 /// Builds the fake driver into dir/fake/libcuda.so.1 and the emulated
 /// kernels of \p r into dir/emu/k.so; returns the environment that runs a
 /// program against them.
-std::string fake_driver(const WorkDir &dir, const aot::AotResult &r) {
+std::string fake_driver(const TempDir &dir, const aot::AotResult &r) {
   std::string err;
   static int serial = 0; // a fresh path: dlopen caches by name
   std::string emu = (dir.path / ("emu" + std::to_string(serial++))).string();
   INFO(err);
   REQUIRE(build_emulator(r.device_program, emu, err));
   // The driver itself, built once per process.
-  static WorkDir fake;
+  static TempDir fake;
   static bool built = false;
   if (!built) {
     std::string cmd =
@@ -227,7 +227,7 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
 #else
   if (!have_nvrtc() || !have_program("cc") || !have_program("c++"))
     return;
-  WorkDir dir;
+  TempDir dir;
   std::string log, out, err;
   // The example MLP for the first two sections, and the JIT's output.
   auto mlp = load_mlp();
@@ -374,7 +374,7 @@ TEST_CASE("aot cuda: the examples on the GPU print the JIT's results",
   ot.initial_state = random_state(train);
   double sum = 0;
   std::vector<double> losses = jit_losses(train, ot.initial_state, &sum);
-  WorkDir dir;
+  TempDir dir;
   std::string log, out, err;
   // An sm_90 CUBIN (the default), and PTX that any GPU since sm_80 compiles
   // on load.

@@ -17,7 +17,7 @@ namespace {
 
 /// Builds \p source with \p compiler against mlp.o in \p dir, runs it and
 /// returns its standard output.
-std::string build_and_run(const WorkDir &dir, const std::string &compiler,
+std::string build_and_run(const TempDir &dir, const std::string &compiler,
                           const std::string &source, const std::string &flags,
                           const std::string &object = "mlp.o") {
   std::string src = (fs::path(KILN_SOURCE_DIR) / "examples" / "aot" / source);
@@ -82,7 +82,7 @@ TEST_CASE("aot: examples/aot programs print the JIT's results", "[aot]") {
   const Function &f = *m->functions()[0];
   std::vector<HostTensor> state = random_state(f);
   std::vector<double> want = jit_probs(f, state);
-  WorkDir dir;
+  TempDir dir;
   aot::AotOptions o;
   o.initial_state = state;
   SECTION("embedded weights, C and C++") {
@@ -144,7 +144,7 @@ TEST_CASE("aot: examples/aot/mlp_train.c trains as the JIT does", "[aot]") {
   std::vector<HostTensor> state = random_state(f);
   std::vector<double> want = jit_losses(f, state);
   CHECK(want.back() < want.front()); // it learns
-  WorkDir dir;
+  TempDir dir;
   aot::AotOptions o;
   o.initial_state = state;
   // One C unit, and three compiled on threads and merged with ld -r.
@@ -184,7 +184,7 @@ TEST_CASE("aot: AArch64 objects run under qemu-user as the JIT does", "[aot]") {
   const Function &f = *m->functions()[0];
   std::vector<HostTensor> state = random_state(f);
   std::vector<double> want = jit_probs(f, state);
-  WorkDir dir;
+  TempDir dir;
   aot::AotOptions o;
   o.initial_state = state;
   o.triple = "aarch64-linux-gnu";

@@ -9,6 +9,8 @@
 #include "frontend/Compile.h"
 #include "ir/Parser.h"
 
+#include "TempDir.h"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -23,24 +25,6 @@
 namespace kiln::test {
 
 namespace fs = std::filesystem;
-
-struct WorkDir {
-  fs::path path;
-  WorkDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("kiln-aot-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~WorkDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  void write(const std::string &name, const std::string &bytes) const {
-    std::ofstream(path / name, std::ios::binary) << bytes;
-  }
-};
 
 inline std::string slurp(const fs::path &p) {
   std::ifstream in(p, std::ios::binary);

@@ -5,6 +5,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/ClangJit.h"
 
+#include "TempDir.h"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -29,28 +31,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with its contents.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("kiln-jit-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<fs::path> files(const std::string &ext) const {
-    std::vector<fs::path> out;
-    for (const auto &e : fs::directory_iterator(path))
-      if (e.path().extension() == ext)
-        out.push_back(e.path());
-    return out;
-  }
-};
+using kiln::test::TempDir;
 
 /// Options that never touch the user's cache: \p cache is the cache dir.
 CCompileOptions test_options(const TempDir &cache, const std::string &name) {
