@@ -145,4 +145,38 @@ template <class T, class F> __device__ T kiln_block_reduce(T v, F f) {
 }
 )KILN";
 
+/// Appended to kCudaPrelude when a contraction runs on tensor cores
+/// (codegen/CudaMma.cpp): one warp-wide mma.sync, c += a * b, in the PTX
+/// ISA's fragment layouts (a: 16 x k row-major, b: k x 8 column-major,
+/// c: 16 x 8 f32; m16n8k16 for f16 and bf16, m16n8k8 for tf32), and the
+/// f32 -> TF32 rounding. Every lane of the warp must call them together.
+/// The tests' CUDA emulator defines KILN_EMULATED_MMA and its own
+/// kiln_mma_* (tests/unit/CudaEmulator.h).
+inline const char *kCudaMmaPrelude = R"KILN(
+#ifndef KILN_EMULATED_MMA
+KILN_D void kiln_mma_f16(float *c, const kiln_u32 *a, const kiln_u32 *b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+KILN_D void kiln_mma_bf16(float *c, const kiln_u32 *a, const kiln_u32 *b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+KILN_D void kiln_mma_tf32(float *c, const kiln_u32 *a, const kiln_u32 *b) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+/* f32 -> TF32 as cvt.rna.tf32.f32 rounds (to nearest, ties away from zero;
+   NaN stays NaN): the bits of an f32 whose low 13 mantissa bits are 0. */
+KILN_D kiln_u32 kiln_f2tf32(float f) {
+  kiln_u32 x = __float_as_uint(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu;
+  return (x + 0x1000u) & 0xffffe000u;
+}
+)KILN";
+
 } // namespace kiln::codegen

@@ -17,7 +17,9 @@
 ///    run as one such block;
 ///  - another parallel loop: one thread per iteration;
 ///  - Gemm and Conv2d micro-kernel nodes: shared-memory tiled,
-///    register-blocked contractions with the fused epilogue (CudaGemm.cpp);
+///    register-blocked contractions with the fused epilogue (CudaGemm.cpp),
+///    on tensor cores (mma.sync, CudaMma.cpp) for f16/bf16 operands and,
+///    when allowed, TF32;
 ///  - anything else: one thread, exactly as the CPU runs it.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
@@ -48,13 +50,25 @@ struct CudaProgram {
   std::vector<CudaLaunch> launches; ///< in order
 };
 
+/// What the kernels may use of the target GPU.
+struct CudaEmitOptions {
+  /// The compute capability the source is for (86 = sm_86; a list of
+  /// archs: the lowest). Tensor-core (mma.sync) contractions need 80.
+  int sm = 80;
+  /// f32 contractions on tensor cores with TF32 operands (10-bit mantissa;
+  /// CompileOptions::allow_tf32). Off: f32 stays exact f32 (SIMT).
+  bool tf32 = false;
+};
+
 /// The CUDA C++ of \p p: kernels named `<entry>_<kernel>_<n>` and their
 /// launches. Update copies (p.updates) are not included: the runtime does
 /// them as device-to-device copies after the launches.
-CudaProgram emit_cuda(const loop::Program &p, const std::string &entry);
+CudaProgram emit_cuda(const loop::Program &p, const std::string &entry,
+                      const CudaEmitOptions &options = {});
 
 /// emit_cuda's source followed by its launches as comments (grid, block and
 /// mapping of each), for reading: kiln-opt --emit=cuda, kiln-run --emit-cuda.
-std::string cuda_listing(const loop::Program &p, const std::string &entry);
+std::string cuda_listing(const loop::Program &p, const std::string &entry,
+                         const CudaEmitOptions &options = {});
 
 } // namespace kiln::codegen

@@ -14,6 +14,17 @@
 
 namespace kiln::codegen {
 
+int arch_number(const std::string &arch) {
+  size_t us = arch.find('_');
+  if (us == std::string::npos)
+    return -1;
+  try {
+    return std::stoi(arch.substr(us + 1));
+  } catch (...) {
+    return -1;
+  }
+}
+
 #ifndef KILN_HAVE_NVRTC
 
 bool nvrtc_available() { return false; }
@@ -30,18 +41,6 @@ namespace {
 
 std::string nvrtc_error(const std::string &what, nvrtcResult r) {
   return what + ": " + nvrtcGetErrorString(r);
-}
-
-/// The number of "sm_90" / "compute_90", or -1.
-int arch_number(const std::string &arch) {
-  size_t us = arch.find('_');
-  if (us == std::string::npos)
-    return -1;
-  try {
-    return std::stoi(arch.substr(us + 1));
-  } catch (...) {
-    return -1;
-  }
 }
 
 /// Owns an nvrtcProgram.

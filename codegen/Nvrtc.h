@@ -44,6 +44,10 @@ struct NvrtcResult {
   double compile_ms = 0;
 };
 
+/// The number of an arch name: 90 for "sm_90" or "compute_90"; -1 when it
+/// has none.
+int arch_number(const std::string &arch);
+
 /// True when kiln was built with NVRTC (the CUDA toolkit was found).
 bool nvrtc_available();
 

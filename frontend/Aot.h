@@ -42,6 +42,9 @@ struct AotOptions {
   /// device (the CUBIN of its major arch with the highest minor not above
   /// its own, else the newest PTX not above it).
   std::string arch;
+  /// Cuda: f32 matmuls and convolutions on tensor cores with TF32 operands
+  /// (CompileOptions::allow_tf32; kilnc --tf32).
+  bool allow_tf32 = false;
   /// The symbol prefix and header guard; "" means the function's name. It
   /// must be a C identifier.
   std::string name;

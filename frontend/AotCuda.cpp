@@ -390,12 +390,6 @@ std::string replace_all(std::string s, const std::string &from,
   return s;
 }
 
-/// The arch number of "sm_90", "sm_90a" or "compute_90" (90).
-int arch_number(const std::string &arch) {
-  size_t u = arch.find('_');
-  return u == std::string::npos ? 0 : std::atoi(arch.c_str() + u + 1);
-}
-
 /// One embedded device image: its arch, bytes and .incbin file.
 struct Image {
   codegen::NvrtcResult nvrtc;
@@ -454,7 +448,7 @@ std::string host_tables(const std::string &name, const Function &f,
        << "[] __attribute__((visibility(\"hidden\")));\n__asm__("
        << c_string(asm_text) << ");\n";
     syms.push_back(sym);
-    archs.push_back(std::to_string(arch_number(im.nvrtc.arch)));
+    archs.push_back(std::to_string(codegen::arch_number(im.nvrtc.arch)));
     ptx.push_back(im.nvrtc.is_ptx ? "1" : "0");
   }
   os << "#define N_NUM_IMAGES " << images.size() << "\n"
@@ -526,20 +520,30 @@ std::string cuda_host_c(const Function &g, const std::string &name,
                         std::vector<std::string> &blobs) {
   LowerOptions lo = lower_options_for(CompileOptions::Target::Cuda, o.lower);
   loop::Program p = lower(g, lo);
-  codegen::CudaProgram cp = codegen::emit_cuda(p, name);
+  std::string list = o.arch.empty() ? "sm_90" : o.arch;
+  // One source for every listed arch: printed for the lowest (tensor cores
+  // only when every listed arch has them).
+  codegen::CudaEmitOptions eo;
+  eo.tf32 = o.allow_tf32;
+  eo.sm = 1 << 30;
+  for (size_t at = 0; at <= list.size();) {
+    size_t end = std::min(list.find(',', at), list.size());
+    eo.sm = std::min(eo.sm, codegen::arch_number(list.substr(at, end - at)));
+    at = end + 1;
+  }
+  codegen::CudaProgram cp = codegen::emit_cuda(p, name, eo);
   for (const codegen::CudaLaunch &l : cp.launches)
     if (l.grid < 1 || l.grid > 0x7fffffff || l.grid_y < 1 || l.grid_y > 65535 ||
         l.grid_z < 1 || l.grid_z > 65535 || l.block < 1 || l.block > 1024)
       throw Error("aot: @" + g.name() + ": launch " + l.kernel + " (" + l.what +
                   ") exceeds CUDA's grid limits");
   std::vector<Image> images;
-  std::string list = o.arch.empty() ? "sm_90" : o.arch;
   for (size_t at = 0; at <= list.size();) {
     size_t end = std::min(list.find(',', at), list.size());
     codegen::NvrtcOptions no;
     no.arch = list.substr(at, end - at);
     at = end + 1;
-    if (arch_number(no.arch) < 10 ||
+    if (codegen::arch_number(no.arch) < 10 ||
         (no.arch.rfind("sm_", 0) != 0 && no.arch.rfind("compute_", 0) != 0))
       throw Error("aot: unknown CUDA arch '" + no.arch +
                   "' (sm_XX for a CUBIN, compute_XX for PTX, e.g. sm_90; a "

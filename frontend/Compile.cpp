@@ -18,6 +18,7 @@ LowerOptions lower_options_for(CompileOptions::Target target,
   if (target == CompileOptions::Target::Cuda) {
     base.parallel_threshold = 1;
     base.gemm_min_work = 0;
+    base.half_gemm = true;
     base.conv_min_work = 0;
     base.hoist_invariants = false;
     base.column_reductions = false;
@@ -72,6 +73,7 @@ std::unique_ptr<Executable> compile(const Function &f,
   if (options.target == CompileOptions::Target::Cuda) {
     CudaCompileOptions cu;
     cu.device = options.device;
+    cu.allow_tf32 = options.allow_tf32;
     cu.use_cache = options.use_cache;
     clock.begin("CUDA compile (emit, NVRTC, load)");
     std::unique_ptr<Executable> exe = compile_cuda(*g, std::move(program), cu);

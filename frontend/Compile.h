@@ -37,6 +37,12 @@ struct CompileOptions {
   Target target = Target::Cpu;
   /// The CUDA device ordinal (Target::Cuda).
   int device = 0;
+  /// Target::Cuda on sm_80 and newer: f32 matmuls and convolutions run on
+  /// tensor cores with TF32 operands (inputs rounded to 10 mantissa bits,
+  /// f32 accumulation; like torch.backends.cuda.matmul.allow_tf32), about
+  /// 1e-3 relative error instead of f32's. Off by default. f16/bf16
+  /// matmuls always use tensor cores there (docs/cuda.md).
+  bool allow_tf32 = false;
   /// OpenMP threads (0: all cores).
   int threads = 0;
   /// Run canonicalize before lowering.

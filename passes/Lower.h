@@ -37,6 +37,11 @@ struct LowerOptions {
   /// about 150 lines of C, which costs compile time that small products
   /// never pay back.
   int64_t gemm_min_work = 64 * 64 * 64;
+  /// f16 and bf16 matmuls become Gemm nodes too (accumulated in f32 and
+  /// rounded once to the result dtype before the epilogue, as the loop
+  /// nest does). Only the CUDA target sets it (tensor-core kernels,
+  /// codegen/CudaMma.cpp); the CPU's micro-kernels are f32/f64 only.
+  bool half_gemm = false;
   /// Smaller f32 convolutions (output elements times C/groups*KH*KW) stay
   /// direct loop nests instead of implicit-GEMM Conv2d nodes (use_gemm).
   int64_t conv_min_work = 64 * 64 * 64;

@@ -156,7 +156,9 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   const Shape &s = c.type().shape;
   DType t = c.type().dtype;
   const Value *a = c.operand(0), *b = c.operand(1);
-  if (!opts_.use_gemm || s.size() < 2 || (t != DType::F32 && t != DType::F64) ||
+  bool half = opts_.half_gemm && (t == DType::F16 || t == DType::BF16);
+  if (!opts_.use_gemm || s.size() < 2 ||
+      (t != DType::F32 && t != DType::F64 && !half) ||
       prog_.buffers[size_t(out)].dtype != t)
     return nullptr;
   int64_t work = numel(s) * a->type().shape.back();

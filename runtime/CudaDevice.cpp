@@ -200,20 +200,24 @@ CudaProgram::CudaProgram(const Function &f, const loop::Program &p,
                         size_t(p.buffers[size_t(u.to)].bytes())});
 }
 
+/// "sm_XX" of device \p ordinal's compute capability.
+std::string device_arch(int ordinal) {
+  CUdevice dev = 0;
+  check(driver().cuDeviceGet(&dev, ordinal), "cuDeviceGet");
+  int major = 0, minor = 0;
+  check(driver().cuDeviceGetAttribute(
+            &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev),
+        "cuDeviceGetAttribute");
+  check(driver().cuDeviceGetAttribute(
+            &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev),
+        "cuDeviceGetAttribute");
+  return "sm_" + std::to_string(major * 10 + minor);
+}
+
 void CudaProgram::load_module(const std::string &source,
                               const CudaCompileOptions &o) {
   codegen::NvrtcOptions no;
-  no.arch = o.arch;
-  if (no.arch.empty()) {
-    int major = 0, minor = 0;
-    check(driver().cuDeviceGetAttribute(
-              &major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, ctx_.dev),
-          "cuDeviceGetAttribute");
-    check(driver().cuDeviceGetAttribute(
-              &minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, ctx_.dev),
-          "cuDeviceGetAttribute");
-    no.arch = "sm_" + std::to_string(major * 10 + minor);
-  }
+  no.arch = o.arch.empty() ? device_arch(o.device) : o.arch;
   no.use_cache = o.use_cache;
   codegen::NvrtcResult r;
   Status st = codegen::nvrtc_compile(source, no, r);
@@ -340,8 +344,18 @@ std::unique_ptr<Executable> compile_cuda(const Function &f,
                                          const CudaCompileOptions &options) {
   cuda::driver(); // "no CUDA driver ..." before any work
   std::string entry = codegen::c_identifier("kiln_" + f.name());
-  codegen::CudaProgram cp = codegen::emit_cuda(program, entry);
-  auto device = std::make_unique<CudaProgram>(f, program, cp, options);
+  CudaCompileOptions o = options;
+  int count = 0;
+  check(driver().cuDeviceGetCount(&count), "cuDeviceGetCount");
+  if (o.arch.empty() && o.device >= 0 && o.device < count)
+    o.arch = device_arch(o.device); // else the constructor says why not
+  // The kernels are printed for the arch they are compiled for: tensor
+  // cores (mma) from sm_80.
+  codegen::CudaEmitOptions eo;
+  eo.sm = o.arch.empty() ? 0 : codegen::arch_number(o.arch);
+  eo.tf32 = o.allow_tf32;
+  codegen::CudaProgram cp = codegen::emit_cuda(program, entry, eo);
+  auto device = std::make_unique<CudaProgram>(f, program, cp, o);
   return std::make_unique<Executable>(f, std::move(program),
                                       std::move(cp.source), std::move(device));
 }

@@ -18,8 +18,12 @@ namespace kiln {
 struct CudaCompileOptions {
   /// The device ordinal.
   int device = 0;
-  /// "sm_XX" to compile for; "": the device's compute capability.
+  /// "sm_XX" to compile for; "": the device's compute capability (which
+  /// also decides whether contractions use tensor cores: sm_80 and newer).
   std::string arch;
+  /// f32 contractions on tensor cores with TF32 operands
+  /// (CompileOptions::allow_tf32).
+  bool allow_tf32 = false;
   /// Use the on-disk NVRTC cache.
   bool use_cache = true;
 };

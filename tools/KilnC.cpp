@@ -53,6 +53,8 @@ options:
                        compute_XX, PTX that the driver compiles on load; a
                        list embeds each, and the program loads the one that
                        fits its GPU
+  --tf32               cuda: f32 matmuls and convolutions on tensor cores
+                       with TF32 operands (10-bit mantissa; sm_80 and newer)
   --triple T           cross-compile for the LLVM triple T, e.g.
                        aarch64-linux-gnu (default: this machine's)
   -j, --jobs N         compile the C as N units on N threads, merged into
@@ -68,6 +70,7 @@ struct Options {
   std::string cpu, triple, arch;
   aot::AotTarget target = aot::AotTarget::Cpu;
   bool allow_unused = false, canonicalize = true, use_cache = true;
+  bool tf32 = false;
   int jobs = 0;
 };
 
@@ -112,6 +115,8 @@ int parse_args(int argc, char **argv, Options &o) {
       o.triple = argv[++i];
     } else if (a == "--cpu" && has) {
       o.cpu = argv[++i];
+    } else if (a == "--tf32") {
+      o.tf32 = true;
     } else if (a == "--allow-unused") {
       o.allow_unused = true;
     } else if (a == "--no-canonicalize") {
@@ -137,6 +142,10 @@ int parse_args(int argc, char **argv, Options &o) {
   }
   if (!o.arch.empty() && o.target != aot::AotTarget::Cuda) {
     std::cerr << "kilnc: error: --arch " << o.arch << " needs --target cuda\n";
+    return 2;
+  }
+  if (o.tf32 && o.target != aot::AotTarget::Cuda) {
+    std::cerr << "kilnc: error: --tf32 needs --target cuda\n";
     return 2;
   }
   if (o.header.empty())
@@ -258,6 +267,7 @@ int run(const Options &o) {
   ao.triple = o.triple;
   ao.target = o.target;
   ao.arch = o.arch;
+  ao.allow_tf32 = o.tf32;
   ao.threads = o.jobs;
   ao.canonicalize = o.canonicalize;
   ao.use_cache = o.use_cache;

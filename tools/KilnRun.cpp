@@ -63,6 +63,9 @@ options:
   --threads N        OpenMP threads of the compiled code (default: all)
   --target T         cpu (default) or cuda: NVRTC and the CUDA driver;
                      without a driver or GPU it fails with the reason
+  --tf32             with --target cuda: f32 matmuls and convolutions on
+                     tensor cores with TF32 operands (10-bit mantissa, about
+                     1e-3 relative error; sm_80 and newer)
   --print-ir         print the module that is run
   --memory           print the compiled program's arena plan: each buffer
                      (name, producing ops, bytes, live kernels, offset), then
@@ -86,7 +89,7 @@ struct Options {
   int64_t int_max = 10;
   bool canonicalize = true, print_ir = false;
   int64_t show = 8;
-  bool interpret = false, check = false, memory = false;
+  bool interpret = false, check = false, memory = false, tf32 = false;
   double tolerance = 1e-4;
   int64_t bench = 0, threads = 0;
   CompileOptions::Target target = CompileOptions::Target::Cpu;
@@ -164,6 +167,8 @@ int parse_args(int argc, char **argv, Options &o) {
       }
       o.target = t == "cuda" ? CompileOptions::Target::Cuda
                              : CompileOptions::Target::Cpu;
+    } else if (a == "--tf32") {
+      o.tf32 = true;
     } else if (a == "--threads") {
       if (!num(o.threads, 1))
         return 2;
@@ -191,6 +196,10 @@ int parse_args(int argc, char **argv, Options &o) {
   if (o.mpi && (o.interpret || o.check)) {
     std::cerr << "kiln-run: error: --mpi runs compiled code across ranks; "
                  "--interpret and --check mean one process\n";
+    return 2;
+  }
+  if (o.tf32 && o.target != CompileOptions::Target::Cuda) {
+    std::cerr << "kiln-run: error: --tf32 needs --target cuda\n";
     return 2;
   }
   return 0;
@@ -410,6 +419,7 @@ bool execute(const Function &f, const Options &o,
   co.canonicalize = o.mpi && o.canonicalize;
   co.threads = int(o.threads);
   co.target = o.target;
+  co.allow_tf32 = o.tf32;
   co.distributed.data_parallel = o.mpi;
   if (!o.debug.write_cuda(f, co))
     return false;

@@ -271,7 +271,9 @@ bool DebugOptions::write_cuda(const Function &f,
   loop::Program p =
       lower(f, lower_options_for(CompileOptions::Target::Cuda, co.lower));
   std::string path = emit_cuda_dir + "/" + f.name() + ".cu";
-  if (!write_file(path, codegen::cuda_listing(p, "kiln_" + f.name())))
+  codegen::CudaEmitOptions eo; // sm_80: what the first tensor-core GPU runs
+  eo.tf32 = co.allow_tf32;
+  if (!write_file(path, codegen::cuda_listing(p, "kiln_" + f.name(), eo)))
     return false;
   std::fprintf(stderr, "kiln-run: wrote %s\n", path.c_str());
   return true;

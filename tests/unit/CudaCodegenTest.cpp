@@ -28,21 +28,23 @@ using namespace kiln;
 namespace {
 
 /// The CUDA program of \p f as kiln::compile makes it for Cuda.
-codegen::CudaProgram cuda_program(const Function &f) {
+codegen::CudaProgram cuda_program(const Function &f,
+                                  const codegen::CudaEmitOptions &eo = {}) {
   Module m;
   Function *g = m.add_function(f.clone());
   PassContext ctx;
   canonicalize(m, ctx);
   loop::Program p = lower(
       *g, lower_options_for(CompileOptions::Target::Cuda, LowerOptions()));
-  return codegen::emit_cuda(p, "kiln_" + g->name());
+  return codegen::emit_cuda(p, "kiln_" + g->name(), eo);
 }
 
-codegen::CudaProgram cuda_program(const std::string &kir) {
+codegen::CudaProgram cuda_program(const std::string &kir,
+                                  const codegen::CudaEmitOptions &eo = {}) {
   Diagnostics diags;
   std::unique_ptr<Module> m = parse_and_verify(kir, "t.kir", diags);
   REQUIRE(m);
-  return cuda_program(*m->functions()[0]);
+  return cuda_program(*m->functions()[0], eo);
 }
 
 /// NVRTC's verdict on \p source for \p arch: "" when it compiles with an
@@ -258,4 +260,69 @@ func @e(%x: f32[100]) -> (f32[100]) {
   bad = codegen::nvrtc_compile(p.source, o, ptx);
   CHECK(bad.message().find("older than NVRTC") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("cuda codegen: tensor-core (mma) contractions compile with NVRTC",
+          "[cuda-codegen][mma]") {
+  // Both tiles (64x64 with 4 warps, 128x128 with 8) of each kind, with a
+  // fused epilogue, and a TF32 convolution.
+  const char *kir = R"(
+func @mm(%x: T[2048,512], %w: T[512,1024], %b: T[1024], %p: T[4,100,64], %q: T[4,64,48]) -> (T[2048,1024], T[4,100,48]) {
+  %0 = matmul(%x, %w) : T[2048,1024]
+  %1 = add(%0, %b) : T[2048,1024]
+  %2 = relu(%1) : T[2048,1024]
+  %3 = matmul(%p, %q) : T[4,100,48]
+  return %2, %3
+})";
+  codegen::CudaEmitOptions tf32;
+  tf32.tf32 = true;
+  std::vector<std::pair<std::string, codegen::CudaProgram>> programs;
+  for (const char *t : {"f16", "bf16", "f32"}) {
+    std::string text = kir;
+    for (size_t at = text.find('T'); at != std::string::npos;
+         at = text.find('T', at))
+      text.replace(at, 1, t);
+    programs.emplace_back(t, cuda_program(text, tf32));
+  }
+  programs.emplace_back("conv", cuda_program(R"(
+func @conv(%x: f32[8,64,28,28], %w: f32[64,64,3,3]) -> (f32[8,64,28,28]) {
+  %c = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[8,64,28,28]
+  %y = relu(%c) : f32[8,64,28,28]
+  return %y
+})",
+                                             tf32));
+  for (const auto &[name, p] : programs) {
+    INFO(name);
+    CHECK(count_launches(p, "tensor cores (mma ") == p.launches.size());
+    CHECK(p.source.find("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") !=
+          std::string::npos);
+  }
+  CHECK(count_launches(programs[0].second, "tile 128x128, tensor cores (mma "
+                                           "f16)") == 1);
+  CHECK(count_launches(programs[1].second, "tile 64x64, tensor cores (mma "
+                                           "bf16)") == 1);
+  CHECK(count_launches(programs[2].second, "(mma tf32)") == 2);
+  // Below sm_80: the SIMT template, and no mma instruction in the source.
+  codegen::CudaEmitOptions old = tf32;
+  old.sm = 75;
+  codegen::CudaProgram simt = cuda_program(
+      R"(
+func @mm(%x: bf16[256,128], %w: bf16[128,64]) -> (bf16[256,64]) {
+  %0 = matmul(%x, %w) : bf16[256,64]
+  return %0
+})",
+      old);
+  CHECK(count_launches(simt, "gemm 1x256x64x128, tile 64x64") == 1);
+  CHECK(count_launches(simt, "tensor cores") == 0);
+  CHECK(simt.source.find("mma.sync") == std::string::npos);
+  if (!codegen::nvrtc_available())
+    return;
+  for (const auto &[name, p] : programs)
+    for (const char *arch : {"sm_80", "sm_90"}) {
+      INFO(name << " for " << arch);
+      CHECK(nvrtc_verdict(p.source, arch, {}) == "");
+    }
+  std::vector<int> archs = codegen::nvrtc_supported_archs();
+  if (std::find(archs.begin(), archs.end(), 75) != archs.end())
+    CHECK(nvrtc_verdict(simt.source, "sm_75", {}) == "");
 }

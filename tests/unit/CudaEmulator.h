@@ -80,6 +80,60 @@ inline float __uint_as_float(unsigned x) { float f; std::memcpy(&f, &x, 4); retu
 inline unsigned __float_as_uint(float x) { unsigned u; std::memcpy(&u, &x, 4); return u; }
 inline double __longlong_as_double(long long x) { double d; std::memcpy(&d, &x, 8); return d; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned(((unsigned long long)a * b) >> 32); }
+/* Tensor cores: kiln_mma_* (codegen/CudaPrelude.h) as warp collectives.
+   Every thread of the block calls them together (like the shuffles): each
+   lane posts its fragment registers, then rebuilds the warp's whole A
+   (16 x k) and B (k x 8) from the 32 lanes' registers by the PTX ISA's
+   fragment layouts (groupID = lane >> 2, threadID_in_group = lane % 4;
+   .f16x2 registers hold the lower element in the low half) and computes
+   its own four accumulators c0..c3 by the accumulator layout. A kernel
+   that indexes fragments wrongly computes wrong products here, as on the
+   GPU. */
+#define KILN_EMULATED_MMA 1
+inline float kiln_h2f(unsigned short);
+static unsigned kiln_mma_regs[1024][6];
+template <class Elem> void kiln_mma(float *c, const unsigned *a, const unsigned *b, int k, Elem elem) {
+  const unsigned self = threadIdx.x, warp = self & ~31u;
+  kiln_bar.wait(); // every lane is done reading the previous mma's registers
+  for (int r = 0; r < 4; ++r) kiln_mma_regs[self][r] = a[r];
+  kiln_mma_regs[self][4] = b[0];
+  kiln_mma_regs[self][5] = b[1];
+  kiln_bar.wait();
+  float A[16][16], B[16][8];
+  for (int lane = 0; lane < 32; ++lane) {
+    const unsigned *reg = kiln_mma_regs[warp + unsigned(lane)];
+    const int g = lane >> 2, t = lane % 4;
+    if (k == 16) { // m16n8k16 .f16/.bf16: a0..a7 in 4 registers, b0..b3 in 2
+      for (int i = 0; i < 8; ++i)
+        A[(i < 2 || (i >= 4 && i < 6)) ? g : g + 8][t * 2 + (i & 1) + (i >= 4 ? 8 : 0)] = elem(reg[i / 2], i & 1);
+      for (int i = 0; i < 4; ++i)
+        B[t * 2 + (i & 1) + (i >= 2 ? 8 : 0)][g] = elem(reg[4 + i / 2], i & 1);
+    } else { // m16n8k8 .tf32: a0..a3 and b0, b1, one per register
+      for (int i = 0; i < 4; ++i)
+        A[(i == 0 || i == 2) ? g : g + 8][i < 2 ? t : t + 4] = elem(reg[i], 0);
+      for (int i = 0; i < 2; ++i)
+        B[i == 0 ? t : t + 4][g] = elem(reg[4 + i], 0);
+    }
+  }
+  const int g = int(self & 31) >> 2, t = int(self & 31) % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+    float sum = c[i];
+    for (int q = 0; q < k; ++q) sum += A[row][q] * B[q][col];
+    c[i] = sum;
+  }
+}
+inline float kiln_mma_bits(unsigned x) { float f; std::memcpy(&f, &x, 4); return f; }
+inline void kiln_mma_f16(float *c, const unsigned *a, const unsigned *b) {
+  kiln_mma(c, a, b, 16, [](unsigned r, int h) { return kiln_h2f((unsigned short)(h ? r >> 16 : r & 0xffffu)); });
+}
+inline void kiln_mma_bf16(float *c, const unsigned *a, const unsigned *b) {
+  kiln_mma(c, a, b, 16, [](unsigned r, int h) { return kiln_mma_bits(h ? r & 0xffff0000u : r << 16); });
+}
+inline void kiln_mma_tf32(float *c, const unsigned *a, const unsigned *b) {
+  // The tensor core reads the upper 19 bits of each register.
+  kiln_mma(c, a, b, 8, [](unsigned r, int) { return kiln_mma_bits(r & 0xffffe000u); });
+}
 )SHIM";
 
 inline const char *kCudaLauncher = R"SHIM(

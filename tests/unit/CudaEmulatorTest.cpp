@@ -19,9 +19,12 @@ namespace {
 
 /// Lowers \p f for Cuda, emulates it on \p args (one per parameter) and
 /// compares every result, and every updated param and state, with the
-/// interpreter's.
-void check_emulated(const Function &f, const std::vector<HostTensor> &args,
-                    bool fuse, double tol, const std::string &what) {
+/// interpreter's. Returns the program it ran.
+codegen::CudaProgram check_emulated(const Function &f,
+                                    const std::vector<HostTensor> &args,
+                                    bool fuse, double tol,
+                                    const std::string &what,
+                                    const codegen::CudaEmitOptions &eo = {}) {
   Module m;
   Function *g = m.add_function(f.clone());
   PassContext ctx;
@@ -30,7 +33,7 @@ void check_emulated(const Function &f, const std::vector<HostTensor> &args,
   lo.fuse = fuse;
   loop::Program p =
       lower(*g, lower_options_for(CompileOptions::Target::Cuda, lo));
-  codegen::CudaProgram cp = codegen::emit_cuda(p, "kiln_" + g->name());
+  codegen::CudaProgram cp = codegen::emit_cuda(p, "kiln_" + g->name(), eo);
   std::vector<HostTensor> inputs, state, outputs;
   for (size_t i = 0; i < f.params().size(); ++i)
     (f.param(i)->arg_kind() == ArgKind::Input ? inputs : state)
@@ -53,6 +56,7 @@ void check_emulated(const Function &f, const std::vector<HostTensor> &args,
     if (f.param(i)->arg_kind() != ArgKind::Input)
       check_normwise(state[st++], want_args[i],
                      what + " state " + f.param(i)->name(), tol);
+  return cp;
 }
 
 } // namespace
@@ -90,4 +94,97 @@ TEST_CASE("cuda emulated: every reduced workload", "[.cuda-emu-full]") {
     check_emulated(m.graph->function(), model_args(m), true,
                    name == "resnet18_train" ? 5e-3 : 1e-4, name + " step");
   }
+}
+
+namespace {
+
+/// Emulates the first function of \p kir under \p eo against the
+/// interpreter (fused), and returns its launch descriptions.
+std::string emulate_kir(const std::string &kir, double tol,
+                        const codegen::CudaEmitOptions &eo,
+                        const std::string &what) {
+  Diagnostics diags;
+  std::unique_ptr<Module> m = parse_and_verify(kir, "mma.kir", diags);
+  REQUIRE(m);
+  const Function &f = *m->functions()[0];
+  codegen::CudaProgram cp =
+      check_emulated(f, random_args(f, 3), true, tol, what, eo);
+  std::string launches;
+  for (const codegen::CudaLaunch &l : cp.launches)
+    launches += l.what + "\n";
+  return launches;
+}
+
+// Matmuls of f16/bf16 and f32 (for TF32): plain with a fused bias + relu,
+// both operands transposed, batched; M, N and K not multiples of the tile
+// (64x64, K steps of 32 f16 or 16 TF32 values).
+std::string mma_programs(const std::string &t) {
+  std::string r = R"(
+func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9]) -> (T[70,72], T[33,18], T[3,20,9]) {
+  %0 = matmul(%x, %w) : T[70,72]
+  %1 = add(%0, %b) : T[70,72]
+  %2 = relu(%1) : T[70,72]
+  %a2 = transpose(%at) {perm = [1, 0]} : T[33,24]
+  %b2 = transpose(%bt) {perm = [1, 0]} : T[24,18]
+  %3 = matmul(%a2, %b2) : T[33,18]
+  %4 = matmul(%p, %q) : T[3,20,9]
+  return %2, %3, %4
+})";
+  for (size_t at = r.find('T'); at != std::string::npos; at = r.find('T', at))
+    r.replace(at, 1, t);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
+          "[cuda-emu][mma]") {
+  // f16 and bf16 products are exact in f32: the results differ from the
+  // interpreter's (double sum, one rounding) by the f32 summation order,
+  // which can move the rounded result by an ulp (f16 2^-11, bf16 2^-8
+  // relative). A wrong fragment index gives errors of order one.
+  codegen::CudaEmitOptions eo;
+  std::string f16 = emulate_kir(mma_programs("f16"), 4e-3, eo, "f16");
+  CHECK(f16.find("gemm 1x70x72x40, tile 64x64, tensor cores (mma f16)") !=
+        std::string::npos);
+  CHECK(f16.find("gemm 3x20x9x40, tile 64x64, tensor cores (mma f16)") !=
+        std::string::npos);
+  std::string bf16 = emulate_kir(mma_programs("bf16"), 2e-2, eo, "bf16");
+  CHECK(bf16.find("gemm 1x33x18x24, tile 64x64, tensor cores (mma bf16)") !=
+        std::string::npos);
+  // TF32 rounds the f32 operands to 10 mantissa bits (2^-11 relative per
+  // operand): an allowed, documented error of ~1e-3 of the result's scale.
+  eo.tf32 = true;
+  std::string tf32 = emulate_kir(mma_programs("f32"), 5e-3, eo, "tf32");
+  CHECK(tf32.find("tensor cores (mma tf32)") != std::string::npos);
+  // Without allow_tf32, f32 stays on the exact SIMT template.
+  eo.tf32 = false;
+  std::string f32 = emulate_kir(mma_programs("f32"), 1e-4, eo, "f32");
+  CHECK(f32.find("tensor cores") == std::string::npos);
+  CHECK(f32.find("gemm 1x70x72x40, tile 64x64") != std::string::npos);
+}
+
+TEST_CASE("cuda emulated: f16/bf16 matmuls below sm_80 and TF32 convolution",
+          "[cuda-emu][mma]") {
+  // Below sm_80 (no bf16/TF32 mma): the f32 SIMT template reads the 16-bit
+  // operands as floats and rounds the sum before the epilogue.
+  codegen::CudaEmitOptions eo;
+  eo.sm = 75;
+  eo.tf32 = true;
+  std::string f16 = emulate_kir(mma_programs("f16"), 4e-3, eo, "f16 sm_75");
+  CHECK(f16.find("tensor cores") == std::string::npos);
+  CHECK(f16.find("gemm 1x70x72x40, tile 64x64") != std::string::npos);
+  std::string bf16 = emulate_kir(mma_programs("bf16"), 2e-2, eo, "bf16 sm_75");
+  CHECK(bf16.find("tensor cores") == std::string::npos);
+  // Convolutions (implicit GEMM through the same load statements) on TF32.
+  eo.sm = 80;
+  std::string conv = emulate_kir(R"(
+func @conv(%x: f32[2,3,9,9], %w: f32[8,3,3,3], %b: f32[1,8,1,1]) -> (f32[2,8,9,9]) {
+  %c = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[2,8,9,9]
+  %y = add(%c, %b) : f32[2,8,9,9]
+  return %y
+})",
+                                 5e-3, eo, "conv tf32");
+  CHECK(conv.find("conv2d (implicit gemm) 1x8x162x27, tile 64x64, tensor "
+                  "cores (mma tf32)") != std::string::npos);
 }

@@ -1,0 +1,197 @@
+/// \file
+/// Tensor-core contractions (CudaMma.h).
+///
+/// A block computes a bm x bn tile of C for one z. Per step along K it
+/// stages A's bm x 16-word and B's bn x 16-word tiles in shared memory as
+/// 32-bit words, K innermost in both (B transposed): two f16/bf16 values
+/// per word (the lower k in the low half, as an .f16x2 register holds
+/// them), or one TF32 value. In words, a fragment register of either kind
+/// is then one shared load: the PTX ISA's m16n8k16 (f16/bf16) and m16n8k8
+/// (tf32) layouts both give lane (g = lane / 4, t = lane % 4)
+///   a = {A[g][t], A[g+8][t], A[g][t+4], A[g+8][t+4]},
+///   b = {B[g][t], B[g][t+4]},  c = {C[g][2t], C[g][2t+1], C[g+8][2t],
+///   C[g+8][2t+1]}
+/// for an 8-word step (A, B in words, row g of B being column g of the
+/// operand), so one k-step loop serves all three kinds. Rows are padded by
+/// 4 words: the 32 lanes' fragment loads hit 32 distinct banks.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/CudaMma.h"
+
+#include "ir/Error.h"
+
+#include <sstream>
+
+namespace kiln::codegen {
+
+namespace {
+
+constexpr int kWords = 16;         ///< K words per shared tile row
+constexpr int kPad = 4;            ///< padding words per shared row
+constexpr int kLd = kWords + kPad; ///< words per shared row
+
+bool is_half(MmaKind k) { return k == MmaKind::F16 || k == MmaKind::BF16; }
+
+} // namespace
+
+const char *mma_name(MmaKind k) {
+  switch (k) {
+  case MmaKind::F16:
+    return "f16";
+  case MmaKind::BF16:
+    return "bf16";
+  case MmaKind::TF32:
+    return "tf32";
+  case MmaKind::None:
+    break;
+  }
+  return "none";
+}
+
+CudaMmaTile choose_mma_tile(int64_t m, int64_t n) {
+  if (m >= 1024 && n >= 1024)
+    return {128, 128, 2, 4};
+  return {64, 64, 2, 2};
+}
+
+MmaKind cuda_mma_kind(const loop::Program &p, const loop::Stmt &s,
+                      const CudaEmitOptions &o) {
+  if (o.sm < 80)
+    return MmaKind::None;
+  if (s.op == loop::StmtOp::Conv2d)
+    return o.tf32 ? MmaKind::TF32 : MmaKind::None;
+  if (s.op != loop::StmtOp::Gemm)
+    return MmaKind::None;
+  switch (p.buffers[size_t(s.gemm->a)].dtype) {
+  case DType::F16:
+    return MmaKind::F16;
+  case DType::BF16:
+    return MmaKind::BF16;
+  case DType::F32:
+    return o.tf32 ? MmaKind::TF32 : MmaKind::None;
+  default:
+    return MmaKind::None;
+  }
+}
+
+namespace {
+
+/// Stages one operand's tile: \p rows rows of kWords words from the load
+/// statement \p load (which sets `v` from the row index \p row_var and
+/// `k`); consecutive threads take consecutive rows when \p rows_fast (B:
+/// consecutive j are adjacent in a row-major [K, N]) else consecutive
+/// words of one row (A).
+void stage(std::ostringstream &os, const char *tile, int rows,
+           const char *row_var, const char *row0, int64_t row_end,
+           const CudaContraction &c, const std::string &load, MmaKind k,
+           bool rows_fast, int nt) {
+  bool half = is_half(k);
+  os << "    for (int e = tid; e < " << rows * kWords << "; e += " << nt
+     << ") {\n";
+  if (rows_fast)
+    os << "      const int w = e / " << rows << ", rr = e % " << rows << ";\n";
+  else
+    os << "      const int rr = e / " << kWords << ", w = e % " << kWords
+       << ";\n";
+  os << "      const kiln_ix " << row_var << " = " << row0 << " + rr;\n"
+     << "      kiln_u32 word = 0;\n";
+  if (half)
+    os << "#pragma unroll\n      for (int h = 0; h < 2; ++h) {\n"
+       << "        const kiln_ix k = k0 + 2 * w + h;\n"
+       << "        kiln_u16 v = 0;\n";
+  else
+    os << "      {\n        const kiln_ix k = k0 + w;\n"
+       << "        float v = 0;\n";
+  os << "        if (" << row_var << " < " << row_end << " && k < " << c.k
+     << ") {\n          " << load << "\n        }\n";
+  if (half)
+    os << "        word |= (kiln_u32)v << (16 * h);\n";
+  else
+    os << "        word = kiln_f2tf32(v);\n";
+  os << "      }\n      " << tile << "[rr][w] = word;\n    }\n";
+}
+
+} // namespace
+
+std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
+                          const CudaMmaTile &t) {
+  KILN_CHECK(k != MmaKind::None) << "emit_cuda_mma without an mma kind";
+  KILN_CHECK(c.m > 0 && c.n > 0 && c.k > 0 && c.batch > 0)
+      << "contraction " << c.name << " has an empty size";
+  const int wtm = t.bm / t.wm, wtn = t.bn / t.wn;
+  KILN_CHECK(wtm % 16 == 0 && wtn % 8 == 0 && t.threads() <= 1024)
+      << "bad mma tile";
+  const int mi = wtm / 16, ni = wtn / 8, nt = t.threads();
+  // K elements per staged tile.
+  const int bk = is_half(k) ? 2 * kWords : kWords;
+  std::ostringstream os;
+  os << "extern \"C\" __global__ void __launch_bounds__(" << nt << ") "
+     << c.name << "(" << c.params << ") {\n"
+     << "  __shared__ kiln_u32 As[" << t.bm << "][" << kLd << "];\n"
+     << "  __shared__ kiln_u32 Bs[" << t.bn << "][" << kLd << "];\n"
+     << "  const kiln_ix z = blockIdx.z;\n"
+     << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
+     << " t = tid & 3;\n"
+     << "  const int wm = warp / " << t.wn << " * " << wtm << ", wn = warp % "
+     << t.wn << " * " << wtn << ";\n"
+     << "  const kiln_ix i0 = (kiln_ix)blockIdx.y * " << t.bm
+     << ", j0 = (kiln_ix)blockIdx.x * " << t.bn << ";\n"
+     << "  float accs[" << mi << "][" << ni << "][4];\n"
+     << "#pragma unroll\n  for (int x = 0; x < " << mi << "; ++x)\n"
+     << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
+     << "#pragma unroll\n      for (int q = 0; q < 4; ++q) accs[x][y][q] = "
+        "0.0f;\n"
+     << "  for (kiln_ix k0 = 0; k0 < " << c.k << "; k0 += " << bk << ") {\n";
+  stage(os, "As", t.bm, "i", "i0", c.m, c, c.load_a, k, false, nt);
+  stage(os, "Bs", t.bn, "j", "j0", c.n, c, c.load_b, k, true, nt);
+  os << "    __syncthreads();\n"
+     << "#pragma unroll\n    for (int ks = 0; ks < " << kWords
+     << "; ks += 8) {\n"
+     << "      kiln_u32 a[" << mi << "][4], b[" << ni << "][2];\n"
+     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x) {\n"
+     << "        const int r = wm + x * 16 + g;\n"
+     << "        a[x][0] = As[r][ks + t];\n"
+     << "        a[x][1] = As[r + 8][ks + t];\n"
+     << "        a[x][2] = As[r][ks + t + 4];\n"
+     << "        a[x][3] = As[r + 8][ks + t + 4];\n      }\n"
+     << "#pragma unroll\n      for (int y = 0; y < " << ni << "; ++y) {\n"
+     << "        const int col = wn + y * 8 + g;\n"
+     << "        b[y][0] = Bs[col][ks + t];\n"
+     << "        b[y][1] = Bs[col][ks + t + 4];\n      }\n"
+     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x)\n"
+     << "#pragma unroll\n        for (int y = 0; y < " << ni
+     << "; ++y) kiln_mma_" << mma_name(k) << "(accs[x][y], a[x], b[y]);\n"
+     << "    }\n    __syncthreads();\n  }\n";
+  const char *round = k == MmaKind::F16    ? "kiln_h2f(kiln_f2h("
+                      : k == MmaKind::BF16 ? "kiln_bf2f(kiln_f2bf("
+                                           : "((";
+  os << "#pragma unroll\n  for (int x = 0; x < " << mi << "; ++x)\n"
+     << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
+     << "#pragma unroll\n      for (int q = 0; q < 4; ++q) {\n"
+     << "        const kiln_ix i = i0 + wm + x * 16 + g + (q >> 1) * 8, j = j0 "
+        "+ wn + y * 8 + 2 * t + (q & 1);\n"
+     << "        if (i < " << c.m << " && j < " << c.n << ") {\n"
+     << "          const float acc = " << round << "accs[x][y][q]));\n"
+     << "          " << c.store << "\n        }\n      }\n}\n\n";
+  return os.str();
+}
+
+void cuda_half_to_float(CudaContraction &c, DType t) {
+  KILN_CHECK(t == DType::F16 || t == DType::BF16)
+      << "cuda_half_to_float of a " << dtype_name(t) << " contraction";
+  const char *to_f = t == DType::F16 ? "kiln_h2f" : "kiln_bf2f";
+  // The loads set `v` to raw 16-bit values: give them a kiln_u16 `v` of
+  // their own, then convert into the template's float `v`.
+  auto wrap = [&](const std::string &load) {
+    return "kiln_u16 kiln_h = 0; { kiln_u16 v = 0; " + load +
+           " kiln_h = v; } v = " + to_f + "(kiln_h);";
+  };
+  c.load_a = wrap(c.load_a);
+  c.load_b = wrap(c.load_b);
+  c.store = "{ const float kiln_acc = " +
+            std::string(t == DType::F16 ? "kiln_h2f(kiln_f2h(acc))"
+                                        : "kiln_bf2f(kiln_f2bf(acc))") +
+            "; { const float acc = kiln_acc; " + c.store + " } }";
+  c.type = "float";
+}
+
+} // namespace kiln::codegen
