@@ -8,9 +8,13 @@
 ///     copy bandwidth (cuMemcpyDtoD of the same bytes);
 ///  3. step times of mlp_train, resnet18_train and gpt_train at full size
 ///     (BENCHMARKS.md optimizers): run() with host copies and the kernels
-///     alone.
+///     alone;
+///  4. gemm 4096^3 on tensor cores (codegen/CudaMma.cpp): f16 and bf16 vs
+///     cublasGemmEx (16-bit A, B and C, f32 compute), f32 with allow_tf32
+///     vs cublasSgemm in CUBLAS_TF32_TENSOR_OP_MATH; results spot-checked
+///     against a float64 product of the (rounded) inputs.
 /// Prints a table and one JSON line per row (prefix "json: ").
-///   kiln_bench_gpu [--runs N] [--only gemm|ew|steps]
+///   kiln_bench_gpu [--runs N] [--only gemm|ew|steps|tc]
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/models/Models.h"
 #include "frontend/Compile.h"
@@ -54,13 +58,15 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::unique_ptr<Executable> compile_kir(const std::string &text) {
+std::unique_ptr<Executable> compile_kir(const std::string &text,
+                                        bool tf32 = false) {
   Diagnostics diags;
   std::unique_ptr<Module> m = parse_and_verify(text, "bench.kir", diags);
   if (!m)
     throw Error("bench program does not parse");
   CompileOptions o;
   o.target = CompileOptions::Target::Cuda;
+  o.allow_tf32 = tf32;
   return compile(*m->functions()[0], o);
 }
 
@@ -168,6 +174,90 @@ void bench_gemm(int runs) {
     throw Error("gemm result wrong: relative error " + fmt("%.3g", worst));
 }
 
+/// The largest |c - a b| / sum |a_ik b_kj| over 64 random elements of the
+/// n x n product, in float64 from the inputs as stored.
+double spot_error(const HostTensor &a, const HostTensor &b, const HostTensor &c,
+                  int64_t n) {
+  double worst = 0;
+  std::mt19937_64 rng(3);
+  for (int s = 0; s < 64; ++s) {
+    int64_t i = int64_t(rng() % n), j = int64_t(rng() % n);
+    double ref = 0, mag = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      double p = a.get(i * n + k) * b.get(k * n + j);
+      ref += p;
+      mag += std::fabs(p);
+    }
+    worst = std::max(worst, std::fabs(c.get(i * n + j) - ref) / mag);
+  }
+  return worst;
+}
+
+/// gemm 4096^3 on tensor cores: \p dt f16 or bf16 (vs cublasGemmEx), or
+/// f32 with allow_tf32 (vs cublasSgemm with TF32 tensor-op math).
+void bench_gemm_tc(DType dt, int runs) {
+  const int64_t n = 4096;
+  bool tf32 = dt == DType::F32;
+  std::string name = tf32 ? "tf32" : std::string(dtype_name(dt));
+  std::string t = std::string(dtype_name(dt)) + "[4096,4096]";
+  std::unique_ptr<Executable> exe = compile_kir(
+      "func @gemm(%a: " + t + ", %b: " + t + ") -> (" + t +
+          ") {\n  %c = matmul(%a, %b) : " + t + "\n  return %c\n}\n",
+      tf32);
+  if (exe->c_source().find("kiln_mma_") == std::string::npos)
+    throw Error("gemm " + name + " does not use tensor cores on this GPU");
+  HostTensor a = random_tensor(TensorType{dt, {n, n}}, 1),
+             b = random_tensor(TensorType{dt, {n, n}}, 2);
+  std::vector<HostTensor> c = exe->run({a, b});
+  // TF32 operands and 16-bit results: ~1e-3 of the products' magnitude.
+  double worst = spot_error(a, b, c[0], n);
+  double kiln_ms = cuda_time_kernels(*exe, runs);
+
+  size_t bytes = size_t(a.type().bytes());
+  void *da, *db, *dc;
+  CHECK_CUDA(cudaMalloc(&da, bytes));
+  CHECK_CUDA(cudaMalloc(&db, bytes));
+  CHECK_CUDA(cudaMalloc(&dc, bytes));
+  CHECK_CUDA(cudaMemcpy(da, a.bytes(), bytes, cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(db, b.bytes(), bytes, cudaMemcpyHostToDevice));
+  cublasHandle_t h;
+  CHECK_CUBLAS(cublasCreate(&h));
+  CHECK_CUBLAS(cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                         : CUBLAS_DEFAULT_MATH));
+  const float one = 1, zero = 0;
+  cudaDataType_t ct = dt == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
+  int ni = int(n);
+  // Row-major C = A B is column-major C^T = B^T A^T.
+  double blas_ms = event_ms(runs, [&] {
+    if (tf32)
+      CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &one,
+                               static_cast<float *>(db), ni,
+                               static_cast<float *>(da), ni, &zero,
+                               static_cast<float *>(dc), ni));
+    else
+      CHECK_CUBLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &one,
+                                db, ct, ni, da, ct, ni, &zero, dc, ct, ni,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  cublasDestroy(h);
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  double flop = 2.0 * double(n) * double(n) * double(n);
+  double kt = flop / kiln_ms / 1e9, bt = flop / blas_ms / 1e9;
+  row("gemm 4096^3 " + name + " (TFLOP/s)",
+      fmt("%.1f", kt) + fmt(" (%.2f ms)", kiln_ms),
+      "cuBLAS " + fmt("%.1f", bt) + fmt(" (%.2f ms)", blas_ms),
+      fmt("%.2f", kt / bt),
+      "{\"row\":\"gemm4096_" + name + "\",\"kiln_ms\":" + fmt("%.4f", kiln_ms) +
+          ",\"cublas_ms\":" + fmt("%.4f", blas_ms) + ",\"kiln_tflops\":" +
+          fmt("%.2f", kt) + ",\"cublas_tflops\":" + fmt("%.2f", bt) +
+          ",\"max_rel_err\":" + fmt("%.3g", worst) + "}");
+  if (worst > 5e-3)
+    throw Error("gemm " + name + " result wrong: relative error " +
+                fmt("%.3g", worst));
+}
+
 void bench_elementwise(int runs) {
   const int64_t n = int64_t(1) << 26;
   std::string t = "f32[" + std::to_string(n) + "]";
@@ -268,8 +358,8 @@ int main(int argc, char **argv) try {
     else if (a == "--only" && i + 1 < argc)
       only = argv[++i];
     else {
-      std::fprintf(stderr,
-                   "usage: kiln_bench_gpu [--runs N] [--only gemm|ew|steps]\n");
+      std::fprintf(stderr, "usage: kiln_bench_gpu [--runs N] [--only "
+                           "gemm|ew|steps|tc]\n");
       return 2;
     }
   }
@@ -294,6 +384,9 @@ int main(int argc, char **argv) try {
   if (only.empty() || only == "steps")
     for (const char *name : {"mlp_train", "resnet18_train", "gpt_train"})
       bench_step(name, runs);
+  if ((only.empty() || only == "tc") && prop.major >= 8)
+    for (DType dt : {DType::F16, DType::BF16, DType::F32})
+      bench_gemm_tc(dt, runs);
   return 0;
 } catch (const std::exception &e) {
   std::fprintf(stderr, "kiln_bench_gpu: error: %s\n", e.what());

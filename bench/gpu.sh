@@ -5,7 +5,7 @@
 # and every reduced workload, forward and training step, on the GPU against
 # the interpreter), runs kiln_bench_gpu (gemm 4096^3 vs cuBLAS, a fused
 # elementwise chain vs the copy bandwidth, mlp/resnet18/gpt training step
-# times), kilnc --target cuda objects (bench/aot-cuda.sh), then NVRTC at
+# times, gemm 4096^3 on tensor cores: f16, bf16 and TF32 vs cuBLAS), kilnc --target cuda objects (bench/aot-cuda.sh), then NVRTC at
 # production flags for every workload, and prints a
 # summary. Every step runs even when an earlier one fails; the exit status
 # is the number of failed steps. Budget: about 10 minutes on an H100 node

@@ -102,6 +102,27 @@ inline void check_normwise(const HostTensor &got, const HostTensor &want,
   CHECK(worst / std::max(scale, 1e-2) <= tol);
 }
 
+/// Matmuls of dtype \p t (f16, bf16; f32 for TF32) for the tensor-core
+/// kernels: plain with a fused bias + relu, both operands transposed,
+/// batched; M, N and K not multiples of the tile (64x64, K steps of 32 f16
+/// or 16 TF32 values).
+inline std::string tensor_core_programs(const std::string &t) {
+  std::string r = R"(
+func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9]) -> (T[70,72], T[33,18], T[3,20,9]) {
+  %0 = matmul(%x, %w) : T[70,72]
+  %1 = add(%0, %b) : T[70,72]
+  %2 = relu(%1) : T[70,72]
+  %a2 = transpose(%at) {perm = [1, 0]} : T[33,24]
+  %b2 = transpose(%bt) {perm = [1, 0]} : T[24,18]
+  %3 = matmul(%a2, %b2) : T[33,18]
+  %4 = matmul(%p, %q) : T[3,20,9]
+  return %2, %3, %4
+})";
+  for (size_t at = r.find('T'); at != std::string::npos; at = r.find('T', at))
+    r.replace(at, 1, t);
+  return r;
+}
+
 /// Compiles every function of \p text and compares it to the interpreter.
 inline void
 check_kir(const std::string &text, bool fuse = true, uint64_t seed = 1,

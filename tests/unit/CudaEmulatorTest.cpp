@@ -115,26 +115,6 @@ std::string emulate_kir(const std::string &kir, double tol,
   return launches;
 }
 
-// Matmuls of f16/bf16 and f32 (for TF32): plain with a fused bias + relu,
-// both operands transposed, batched; M, N and K not multiples of the tile
-// (64x64, K steps of 32 f16 or 16 TF32 values).
-std::string mma_programs(const std::string &t) {
-  std::string r = R"(
-func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9]) -> (T[70,72], T[33,18], T[3,20,9]) {
-  %0 = matmul(%x, %w) : T[70,72]
-  %1 = add(%0, %b) : T[70,72]
-  %2 = relu(%1) : T[70,72]
-  %a2 = transpose(%at) {perm = [1, 0]} : T[33,24]
-  %b2 = transpose(%bt) {perm = [1, 0]} : T[24,18]
-  %3 = matmul(%a2, %b2) : T[33,18]
-  %4 = matmul(%p, %q) : T[3,20,9]
-  return %2, %3, %4
-})";
-  for (size_t at = r.find('T'); at != std::string::npos; at = r.find('T', at))
-    r.replace(at, 1, t);
-  return r;
-}
-
 } // namespace
 
 TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
@@ -144,22 +124,23 @@ TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
   // which can move the rounded result by an ulp (f16 2^-11, bf16 2^-8
   // relative). A wrong fragment index gives errors of order one.
   codegen::CudaEmitOptions eo;
-  std::string f16 = emulate_kir(mma_programs("f16"), 4e-3, eo, "f16");
+  std::string f16 = emulate_kir(tensor_core_programs("f16"), 4e-3, eo, "f16");
   CHECK(f16.find("gemm 1x70x72x40, tile 64x64, tensor cores (mma f16)") !=
         std::string::npos);
   CHECK(f16.find("gemm 3x20x9x40, tile 64x64, tensor cores (mma f16)") !=
         std::string::npos);
-  std::string bf16 = emulate_kir(mma_programs("bf16"), 2e-2, eo, "bf16");
+  std::string bf16 =
+      emulate_kir(tensor_core_programs("bf16"), 2e-2, eo, "bf16");
   CHECK(bf16.find("gemm 1x33x18x24, tile 64x64, tensor cores (mma bf16)") !=
         std::string::npos);
   // TF32 rounds the f32 operands to 10 mantissa bits (2^-11 relative per
   // operand): an allowed, documented error of ~1e-3 of the result's scale.
   eo.tf32 = true;
-  std::string tf32 = emulate_kir(mma_programs("f32"), 5e-3, eo, "tf32");
+  std::string tf32 = emulate_kir(tensor_core_programs("f32"), 5e-3, eo, "tf32");
   CHECK(tf32.find("tensor cores (mma tf32)") != std::string::npos);
   // Without allow_tf32, f32 stays on the exact SIMT template.
   eo.tf32 = false;
-  std::string f32 = emulate_kir(mma_programs("f32"), 1e-4, eo, "f32");
+  std::string f32 = emulate_kir(tensor_core_programs("f32"), 1e-4, eo, "f32");
   CHECK(f32.find("tensor cores") == std::string::npos);
   CHECK(f32.find("gemm 1x70x72x40, tile 64x64") != std::string::npos);
 }
@@ -171,10 +152,12 @@ TEST_CASE("cuda emulated: f16/bf16 matmuls below sm_80 and TF32 convolution",
   codegen::CudaEmitOptions eo;
   eo.sm = 75;
   eo.tf32 = true;
-  std::string f16 = emulate_kir(mma_programs("f16"), 4e-3, eo, "f16 sm_75");
+  std::string f16 =
+      emulate_kir(tensor_core_programs("f16"), 4e-3, eo, "f16 sm_75");
   CHECK(f16.find("tensor cores") == std::string::npos);
   CHECK(f16.find("gemm 1x70x72x40, tile 64x64") != std::string::npos);
-  std::string bf16 = emulate_kir(mma_programs("bf16"), 2e-2, eo, "bf16 sm_75");
+  std::string bf16 =
+      emulate_kir(tensor_core_programs("bf16"), 2e-2, eo, "bf16 sm_75");
   CHECK(bf16.find("tensor cores") == std::string::npos);
   // Convolutions (implicit GEMM through the same load statements) on TF32.
   eo.sm = 80;

@@ -132,3 +132,43 @@ TEST_CASE("cuda: every reduced workload, forward and training step",
     }
   }
 }
+
+TEST_CASE("cuda: tensor-core (mma) matmuls against the interpreter",
+          "[cuda][mma]") {
+  if (!have_gpu())
+    return;
+  // The emulated programs ([cuda-emu][mma]) and one product large enough
+  // for the 128x128 tile, on the device: f16/bf16 always on tensor cores
+  // (sm_80+), f32 with allow_tf32. Tolerances as in the emulator test.
+  const char *big = R"(
+func @big(%x: T[1100,300], %w: T[300,1030]) -> (T[1100,1030]) {
+  %0 = matmul(%x, %w) : T[1100,1030]
+  return %0
+})";
+  for (const char *t : {"f16", "bf16", "f32"}) {
+    std::string bigt = big;
+    for (size_t at = bigt.find('T'); at != std::string::npos;
+         at = bigt.find('T', at))
+      bigt.replace(at, 1, t);
+    for (const std::string &kir : {tensor_core_programs(t), bigt}) {
+      Diagnostics diags;
+      std::unique_ptr<Module> m = parse_and_verify(kir, "mma.kir", diags);
+      REQUIRE(m);
+      const Function &f = *m->functions()[0];
+      CompileOptions o = cuda_options();
+      o.allow_tf32 = true;
+      std::unique_ptr<Executable> exe = compile(f, o);
+      INFO(t << " @" << f.name());
+      std::vector<HostTensor> args = random_args(f, 3);
+      std::vector<HostTensor> want = interpret(f, args);
+      std::vector<HostTensor> got = exe->run_all(args);
+      REQUIRE(got.size() == want.size());
+      std::string dt = t;
+      double tol = dt == "bf16" ? 2e-2 : dt == "f16" ? 4e-3 : 5e-3;
+      for (size_t i = 0; i < want.size(); ++i)
+        check_normwise(got[i], want[i], "result " + std::to_string(i), tol);
+      if (exe->c_source().find("kiln_mma_") == std::string::npos)
+        WARN("no tensor cores on this GPU (below sm_80): SIMT kernels ran");
+    }
+  }
+}
