@@ -116,16 +116,10 @@ std::string fmt(const char *f, double v) {
   return b;
 }
 
-void bench_gemm(int runs) {
-  const int64_t n = 4096;
-  std::string t = "f32[4096,4096]";
-  std::unique_ptr<Executable> exe =
-      compile_kir("func @gemm(%a: " + t + ", %b: " + t + ") -> (" + t +
-                  ") {\n  %c = matmul(%a, %b) : " + t + "\n  return %c\n}\n");
-  HostTensor a = random_tensor(TensorType{DType::F32, {n, n}}, 1),
-             b = random_tensor(TensorType{DType::F32, {n, n}}, 2);
-  std::vector<HostTensor> c = exe->run({a, b});
-  // Spot-check 64 elements against a float64 product.
+/// The largest |c - a b| / sum |a_ik b_kj| over 64 random elements of the
+/// n x n product, in float64 from the inputs as stored.
+double spot_error(const HostTensor &a, const HostTensor &b, const HostTensor &c,
+                  int64_t n) {
   double worst = 0;
   std::mt19937_64 rng(3);
   for (int s = 0; s < 64; ++s) {
@@ -136,8 +130,21 @@ void bench_gemm(int runs) {
       ref += p;
       mag += std::fabs(p);
     }
-    worst = std::max(worst, std::fabs(c[0].get(i * n + j) - ref) / mag);
+    worst = std::max(worst, std::fabs(c.get(i * n + j) - ref) / mag);
   }
+  return worst;
+}
+
+void bench_gemm(int runs) {
+  const int64_t n = 4096;
+  std::string t = "f32[4096,4096]";
+  std::unique_ptr<Executable> exe =
+      compile_kir("func @gemm(%a: " + t + ", %b: " + t + ") -> (" + t +
+                  ") {\n  %c = matmul(%a, %b) : " + t + "\n  return %c\n}\n");
+  HostTensor a = random_tensor(TensorType{DType::F32, {n, n}}, 1),
+             b = random_tensor(TensorType{DType::F32, {n, n}}, 2);
+  std::vector<HostTensor> c = exe->run({a, b});
+  double worst = spot_error(a, b, c[0], n);
   double kiln_ms = cuda_time_kernels(*exe, runs);
 
   float *da, *db, *dc;
@@ -172,25 +179,6 @@ void bench_gemm(int runs) {
           ",\"max_rel_err\":" + fmt("%.3g", worst) + "}");
   if (worst > 1e-4)
     throw Error("gemm result wrong: relative error " + fmt("%.3g", worst));
-}
-
-/// The largest |c - a b| / sum |a_ik b_kj| over 64 random elements of the
-/// n x n product, in float64 from the inputs as stored.
-double spot_error(const HostTensor &a, const HostTensor &b, const HostTensor &c,
-                  int64_t n) {
-  double worst = 0;
-  std::mt19937_64 rng(3);
-  for (int s = 0; s < 64; ++s) {
-    int64_t i = int64_t(rng() % n), j = int64_t(rng() % n);
-    double ref = 0, mag = 0;
-    for (int64_t k = 0; k < n; ++k) {
-      double p = a.get(i * n + k) * b.get(k * n + j);
-      ref += p;
-      mag += std::fabs(p);
-    }
-    worst = std::max(worst, std::fabs(c.get(i * n + j) - ref) / mag);
-  }
-  return worst;
 }
 
 /// gemm 4096^3 on tensor cores: \p dt f16 or bf16 (vs cublasGemmEx), or
