@@ -3,7 +3,9 @@
 ///
 /// A block computes a bm x bn tile of C for one z. Per step along K it
 /// stages A's bm x 16-word and B's bn x 16-word tiles in shared memory as
-/// 32-bit words, K innermost in both (B transposed): two f16/bf16 values
+/// 32-bit words (loaded into registers one step ahead, so the global loads
+/// of the next tile are in flight while the warps multiply this one), K
+/// innermost in both (B transposed): two f16/bf16 values
 /// per word (the lower k in the low half, as an .f16x2 register holds
 /// them), or one TF32 value. In words, a fragment register of either kind
 /// is then one shared load: the PTX ISA's m16n8k16 (f16/bf16) and m16n8k8
@@ -75,39 +77,85 @@ MmaKind cuda_mma_kind(const loop::Program &p, const loop::Stmt &s,
 
 namespace {
 
-/// Stages one operand's tile: \p rows rows of kWords words from the load
-/// statement \p load (which sets `v` from the row index \p row_var and
-/// `k`); consecutive threads take consecutive rows when \p rows_fast (B:
-/// consecutive j are adjacent in a row-major [K, N]) else consecutive
-/// words of one row (A).
-void stage(std::ostringstream &os, const char *tile, int rows,
-           const char *row_var, const char *row0, int64_t row_end,
-           const CudaContraction &c, const std::string &load, MmaKind k,
-           bool rows_fast, int nt) {
+/// One operand's share of the staged tile: \p rows rows of kWords words,
+/// kWords * rows / nt words per thread in the registers \p regs. Word r of
+/// a thread is element e = tid + r * nt of the tile: consecutive threads
+/// take consecutive rows when \p rows_fast (B: consecutive j are adjacent
+/// in a row-major [K, N]), else consecutive words of one row (A).
+struct Operand {
+  const char *tile, *regs, *row_var, *row0;
+  int rows;
+  int64_t row_end;
+  const std::string *load; ///< sets `v` from row_var and `k`
+  bool rows_fast;
+};
+
+/// `const int rr = ..., w = ...;` for element `e` of \p o's tile.
+std::string position(const Operand &o) {
+  if (o.rows_fast)
+    return "const int w = e / " + std::to_string(o.rows) + ", rr = e % " +
+           std::to_string(o.rows) + ";";
+  return "const int rr = e / " + std::to_string(kWords) + ", w = e % " +
+         std::to_string(kWords) + ";";
+}
+
+/// Loads the words of \p o's tile at k0 into its registers (zero outside
+/// the operand), converted to the mma's operand format.
+void fetch(std::ostringstream &os, const Operand &o, const CudaContraction &c,
+           MmaKind k, int nt) {
   bool half = is_half(k);
-  os << "    for (int e = tid; e < " << rows * kWords << "; e += " << nt
-     << ") {\n";
-  if (rows_fast)
-    os << "      const int w = e / " << rows << ", rr = e % " << rows << ";\n";
-  else
-    os << "      const int rr = e / " << kWords << ", w = e % " << kWords
-       << ";\n";
-  os << "      const kiln_ix " << row_var << " = " << row0 << " + rr;\n"
-     << "      kiln_u32 word = 0;\n";
+  os << "#pragma unroll\n      for (int r = 0; r < " << o.rows * kWords / nt
+     << "; ++r) {\n"
+     << "        const int e = tid + r * " << nt << ";\n"
+     << "        " << position(o) << "\n"
+     << "        const kiln_ix " << o.row_var << " = " << o.row0 << " + rr;\n"
+     << "        kiln_u32 word = 0;\n";
   if (half)
-    os << "#pragma unroll\n      for (int h = 0; h < 2; ++h) {\n"
-       << "        const kiln_ix k = k0 + 2 * w + h;\n"
-       << "        kiln_u16 v = 0;\n";
+    os << "#pragma unroll\n        for (int h = 0; h < 2; ++h) {\n"
+       << "          const kiln_ix k = k0 + 2 * w + h;\n"
+       << "          kiln_u16 v = 0;\n";
   else
-    os << "      {\n        const kiln_ix k = k0 + w;\n"
-       << "        float v = 0;\n";
-  os << "        if (" << row_var << " < " << row_end << " && k < " << c.k
-     << ") {\n          " << load << "\n        }\n";
+    os << "        {\n          const kiln_ix k = k0 + w;\n"
+       << "          float v = 0;\n";
+  os << "          if (" << o.row_var << " < " << o.row_end << " && k < " << c.k
+     << ") {\n            " << *o.load << "\n          }\n";
   if (half)
-    os << "        word |= (kiln_u32)v << (16 * h);\n";
+    os << "          word |= (kiln_u32)v << (16 * h);\n";
   else
-    os << "        word = kiln_f2tf32(v);\n";
-  os << "      }\n      " << tile << "[rr][w] = word;\n    }\n";
+    os << "          word = kiln_f2tf32(v);\n";
+  os << "        }\n        " << o.regs << "[r] = word;\n      }\n";
+}
+
+/// Stores \p o's registers into its shared tile.
+void put(std::ostringstream &os, const Operand &o, int nt) {
+  os << "#pragma unroll\n      for (int r = 0; r < " << o.rows * kWords / nt
+     << "; ++r) {\n"
+     << "        const int e = tid + r * " << nt << ";\n"
+     << "        " << position(o) << "\n"
+     << "        " << o.tile << "[rr][w] = " << o.regs << "[r];\n      }\n";
+}
+
+/// The warp's mma over the staged tile: per 8-word step, its fragments of
+/// A (mi 16-row blocks) and B (ni 8-column blocks) from shared memory, then
+/// mi * ni mma (the layouts in the file comment).
+void multiply(std::ostringstream &os, MmaKind k, int mi, int ni) {
+  os << "#pragma unroll\n    for (int ks = 0; ks < " << kWords
+     << "; ks += 8) {\n"
+     << "      kiln_u32 a[" << mi << "][4], b[" << ni << "][2];\n"
+     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x) {\n"
+     << "        const int r = wm + x * 16 + g;\n"
+     << "        a[x][0] = As[r][ks + t];\n"
+     << "        a[x][1] = As[r + 8][ks + t];\n"
+     << "        a[x][2] = As[r][ks + t + 4];\n"
+     << "        a[x][3] = As[r + 8][ks + t + 4];\n      }\n"
+     << "#pragma unroll\n      for (int y = 0; y < " << ni << "; ++y) {\n"
+     << "        const int col = wn + y * 8 + g;\n"
+     << "        b[y][0] = Bs[col][ks + t];\n"
+     << "        b[y][1] = Bs[col][ks + t + 4];\n      }\n"
+     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x)\n"
+     << "#pragma unroll\n        for (int y = 0; y < " << ni
+     << "; ++y) kiln_mma_" << mma_name(k) << "(accs[x][y], a[x], b[y]);\n"
+     << "    }\n";
 }
 
 } // namespace
@@ -118,7 +166,9 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
   KILN_CHECK(c.m > 0 && c.n > 0 && c.k > 0 && c.batch > 0)
       << "contraction " << c.name << " has an empty size";
   const int wtm = t.bm / t.wm, wtn = t.bn / t.wn;
-  KILN_CHECK(wtm % 16 == 0 && wtn % 8 == 0 && t.threads() <= 1024)
+  KILN_CHECK(wtm % 16 == 0 && wtn % 8 == 0 && t.threads() <= 1024 &&
+             t.bm * kWords % t.threads() == 0 &&
+             t.bn * kWords % t.threads() == 0)
       << "bad mma tile";
   const int mi = wtm / 16, ni = wtn / 8, nt = t.threads();
   // K elements per staged tile.
@@ -140,27 +190,26 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
      << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
      << "#pragma unroll\n      for (int q = 0; q < 4; ++q) accs[x][y][q] = "
         "0.0f;\n"
-     << "  for (kiln_ix k0 = 0; k0 < " << c.k << "; k0 += " << bk << ") {\n";
-  stage(os, "As", t.bm, "i", "i0", c.m, c, c.load_a, k, false, nt);
-  stage(os, "Bs", t.bn, "j", "j0", c.n, c, c.load_b, k, true, nt);
-  os << "    __syncthreads();\n"
-     << "#pragma unroll\n    for (int ks = 0; ks < " << kWords
-     << "; ks += 8) {\n"
-     << "      kiln_u32 a[" << mi << "][4], b[" << ni << "][2];\n"
-     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x) {\n"
-     << "        const int r = wm + x * 16 + g;\n"
-     << "        a[x][0] = As[r][ks + t];\n"
-     << "        a[x][1] = As[r + 8][ks + t];\n"
-     << "        a[x][2] = As[r][ks + t + 4];\n"
-     << "        a[x][3] = As[r + 8][ks + t + 4];\n      }\n"
-     << "#pragma unroll\n      for (int y = 0; y < " << ni << "; ++y) {\n"
-     << "        const int col = wn + y * 8 + g;\n"
-     << "        b[y][0] = Bs[col][ks + t];\n"
-     << "        b[y][1] = Bs[col][ks + t + 4];\n      }\n"
-     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x)\n"
-     << "#pragma unroll\n        for (int y = 0; y < " << ni
-     << "; ++y) kiln_mma_" << mma_name(k) << "(accs[x][y], a[x], b[y]);\n"
-     << "    }\n    __syncthreads();\n  }\n";
+     << "  kiln_u32 ra[" << t.bm * kWords / nt << "], rb[" << t.bn * kWords / nt
+     << "];\n"
+     // One pass per K tile plus one: pass p loads tile p into registers
+     // (its global loads in flight) while the warps multiply tile p - 1
+     // from shared memory, then stores it there.
+     << "  for (kiln_ix k0 = 0; k0 < " << c.k + bk << "; k0 += " << bk
+     << ") {\n"
+     << "    if (k0 < " << c.k << ") {\n";
+  Operand a{"As", "ra", "i", "i0", t.bm, c.m, &c.load_a, false};
+  Operand b{"Bs", "rb", "j", "j0", t.bn, c.n, &c.load_b, true};
+  fetch(os, a, c, k, nt);
+  fetch(os, b, c, k, nt);
+  os << "    }\n"
+     << "    if (k0 > 0) {\n";
+  multiply(os, k, mi, ni);
+  os << "    }\n    __syncthreads();\n"
+     << "    if (k0 < " << c.k << ") {\n";
+  put(os, a, nt);
+  put(os, b, nt);
+  os << "    }\n    __syncthreads();\n  }\n";
   const char *round = k == MmaKind::F16    ? "kiln_h2f(kiln_f2h("
                       : k == MmaKind::BF16 ? "kiln_bf2f(kiln_f2bf("
                                            : "((";

@@ -206,13 +206,20 @@ TEST_CASE("cuda codegen: every workload at production flags",
 }
 
 // Hidden: prints the CUDA source and launches of $KILN_KIR's first function
-// (for reading generated kernels): kiln_unit_tests "[.print-cuda]".
+// (for reading generated kernels): kiln_unit_tests "[.print-cuda]";
+// $KILN_CUDA_SM sets the arch it is printed for (default 80), $KILN_TF32=1
+// allows TF32.
 TEST_CASE("print cuda", "[.print-cuda]") {
   const char *path = std::getenv("KILN_KIR");
   REQUIRE(path);
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), {});
-  codegen::CudaProgram p = cuda_program(text);
+  codegen::CudaEmitOptions eo;
+  if (const char *sm = std::getenv("KILN_CUDA_SM"))
+    eo.sm = std::atoi(sm);
+  eo.tf32 =
+      std::getenv("KILN_TF32") && std::string(std::getenv("KILN_TF32")) == "1";
+  codegen::CudaProgram p = cuda_program(text, eo);
   std::cout << p.source;
   for (const codegen::CudaLaunch &l : p.launches)
     std::cout << "// launch " << l.kernel << " grid " << l.grid << "x"
