@@ -5,6 +5,7 @@
 /// (one translation unit per program) and compiled by NVRTC for sm_80 and
 /// sm_90 with no error and no warning.
 // SPDX-License-Identifier: Apache-2.0
+#include "CudaEmulator.h"
 #include "TestUtil.h"
 
 #include "bench/models/Models.h"
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 using namespace kiln;
+using kiln::test::nvrtc_verdict;
 
 namespace {
 
@@ -47,10 +49,11 @@ codegen::CudaProgram cuda_program(const std::string &kir,
   return cuda_program(*m->functions()[0], eo);
 }
 
-/// NVRTC's verdict on \p source for \p arch: "" when it compiles with an
-/// empty log, else the error or the warnings.
-std::string nvrtc_verdict(const std::string &source, const std::string &arch,
-                          const std::vector<std::string> &flags) {
+} // namespace
+
+std::string kiln::test::nvrtc_verdict(const std::string &source,
+                                      const std::string &arch,
+                                      const std::vector<std::string> &flags) {
   codegen::NvrtcOptions o;
   o.arch = arch;
   o.use_cache = false;
@@ -64,6 +67,8 @@ std::string nvrtc_verdict(const std::string &source, const std::string &arch,
   return r.log;
 }
 
+namespace {
+
 /// The launches whose description contains \p what.
 size_t count_launches(const codegen::CudaProgram &p, const std::string &what) {
   size_t n = 0;
@@ -75,7 +80,8 @@ size_t count_launches(const codegen::CudaProgram &p, const std::string &what) {
 } // namespace
 
 TEST_CASE("cuda codegen: grid mapping per kind of kernel", "[cuda-codegen]") {
-  // Elementwise: one thread per element of the flattened nest.
+  // Elementwise: four consecutive elements per thread of the flattened
+  // nest, read and written as float4.
   codegen::CudaProgram ew = cuda_program(R"(
 func @ew(%x: f32[64,128], %b: f32[128]) -> (f32[64,128]) {
   %0 = add(%x, %b) : f32[64,128]
@@ -83,13 +89,16 @@ func @ew(%x: f32[64,128], %b: f32[128]) -> (f32[64,128]) {
   return %1
 })");
   REQUIRE(ew.launches.size() == 1);
-  CHECK(ew.launches[0].what.find("thread per row, 8192 rows") !=
+  CHECK(ew.launches[0].what.find(
+            "thread per row, 8192 rows, 4 per thread, vectorized") !=
         std::string::npos);
   CHECK(ew.launches[0].block == 256);
-  CHECK(ew.launches[0].grid == 32);
+  CHECK(ew.launches[0].grid == 8);
+  CHECK(ew.source.find("kiln_vload<4>(p0 + ") != std::string::npos);
   CHECK(ew.source.find("extern \"C\" __global__") != std::string::npos);
 
-  // Softmax rows: one block per row, max and sum combined across the block.
+  // Softmax rows: one block per row, max and sum combined across the block,
+  // the row read once into registers.
   codegen::CudaProgram sm = cuda_program(R"(
 func @softmax(%x: f32[32,1000]) -> (f32[32,1000]) {
   %m = reduce_max(%x) {axes = [1], keepdims = true} : f32[32,1]
@@ -100,7 +109,7 @@ func @softmax(%x: f32[32,1000]) -> (f32[32,1000]) {
   return %y
 })");
   REQUIRE(sm.launches.size() == 1);
-  CHECK(sm.launches[0].what.find("block per row, 32 rows") !=
+  CHECK(sm.launches[0].what.find("block per row, 32 rows, one pass") !=
         std::string::npos);
   CHECK(sm.launches[0].block == 256);
   CHECK(sm.source.find("kiln_block_reduce(v") != std::string::npos);

@@ -15,6 +15,7 @@
 
 #include "codegen/CudaPrinter.h"
 #include "ir/Error.h"
+#include "ir/Graph.h"
 #include "ir/HostTensor.h"
 #include "ir/LoopIR.h"
 
@@ -36,12 +37,23 @@ namespace kiln::test {
 inline const char *kCudaShim = R"SHIM(
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 using std::isfinite;
+/* A vector load or store (kiln_vload/kiln_vstore) at an address that is not
+   a multiple of its size would fault on the GPU: stop with a message. */
+#define KILN_CHECK_ALIGN(p, n) \
+  do { \
+    if (reinterpret_cast<unsigned long long>(p) % (n)) { \
+      std::fprintf(stderr, "kiln CUDA emulator: misaligned %d-byte vector access at %p\\n", int(n), (const void *)(p)); \
+      std::abort(); \
+    } \
+  } while (0)
 struct dim3 { unsigned x = 1, y = 1, z = 1; };
 thread_local dim3 threadIdx, blockIdx;
 static dim3 blockDim, gridDim;
@@ -299,5 +311,20 @@ inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
   std::system(("rm -rf " + dir).c_str());
   return true;
 }
+
+/// Lowers \p f for Cuda (fused or not), emulates it on \p args (one per
+/// parameter) and compares every result, and every updated param and
+/// state, with the interpreter's (relative norm-wise error \p tol); returns
+/// the CUDA program it ran (CudaEmulatorTest.cpp).
+codegen::CudaProgram check_emulated(const Function &f,
+                                    const std::vector<HostTensor> &args,
+                                    bool fuse, double tol,
+                                    const std::string &what,
+                                    const codegen::CudaEmitOptions &eo = {});
+
+/// NVRTC's verdict on \p source for \p arch: "" when it compiles with an
+/// empty log, else the error or the warnings (CudaCodegenTest.cpp).
+std::string nvrtc_verdict(const std::string &source, const std::string &arch,
+                          const std::vector<std::string> &flags);
 
 } // namespace kiln::test

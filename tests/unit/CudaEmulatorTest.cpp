@@ -15,16 +15,9 @@
 using namespace kiln;
 using namespace kiln::test;
 
-namespace {
-
-/// Lowers \p f for Cuda, emulates it on \p args (one per parameter) and
-/// compares every result, and every updated param and state, with the
-/// interpreter's. Returns the program it ran.
-codegen::CudaProgram check_emulated(const Function &f,
-                                    const std::vector<HostTensor> &args,
-                                    bool fuse, double tol,
-                                    const std::string &what,
-                                    const codegen::CudaEmitOptions &eo = {}) {
+codegen::CudaProgram kiln::test::check_emulated(
+    const Function &f, const std::vector<HostTensor> &args, bool fuse,
+    double tol, const std::string &what, const codegen::CudaEmitOptions &eo) {
   Module m;
   Function *g = m.add_function(f.clone());
   PassContext ctx;
@@ -58,8 +51,6 @@ codegen::CudaProgram check_emulated(const Function &f,
                      what + " state " + f.param(i)->name(), tol);
   return cp;
 }
-
-} // namespace
 
 TEST_CASE("cuda emulated: every primitive program against the interpreter",
           "[cuda-emu]") {

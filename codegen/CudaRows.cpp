@@ -1,0 +1,366 @@
+/// \file
+/// The analyses of the CUDA printer's memory-bound forms (CudaRows.h):
+/// affine index analysis, the vectorized elementwise plan and the one-pass
+/// row cache.
+// SPDX-License-Identifier: Apache-2.0
+#include "codegen/CudaRows.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+#include <set>
+
+namespace kiln::codegen {
+
+using loop::ExprPtr;
+using loop::Op;
+using loop::Stmt;
+using loop::StmtOp;
+using loop::StmtPtr;
+using Stmts = std::vector<StmtPtr>;
+
+const char *kCudaRowsPrelude = R"KILN(
+#ifndef KILN_CHECK_ALIGN
+#define KILN_CHECK_ALIGN(p, n)
+#endif
+/* N values of T read or written as one 2-, 4-, 8- or 16-byte access. */
+template <class T, int N> struct alignas(sizeof(T) * N) kiln_vec { T v[N]; };
+template <int N, class T> KILN_D kiln_vec<T, N> kiln_vload(const T *p) {
+  KILN_CHECK_ALIGN(p, sizeof(T) * N);
+  return *reinterpret_cast<const kiln_vec<T, N> *>(p);
+}
+template <int N, class T> KILN_D void kiln_vstore(T *p, const kiln_vec<T, N> &v) {
+  KILN_CHECK_ALIGN(p, sizeof(T) * N);
+  *reinterpret_cast<kiln_vec<T, N> *>(p) = v;
+}
+)KILN";
+
+bool uses_var(const ExprPtr &e, int v) {
+  if (!e)
+    return false;
+  if (e->op == Op::Var && e->var == v)
+    return true;
+  return std::any_of(e->args.begin(), e->args.end(),
+                     [&](const ExprPtr &a) { return uses_var(a, v); });
+}
+
+std::vector<const Stmt *> perfect_chain(const Stmt *s) {
+  std::vector<const Stmt *> chain;
+  const Stmt *at = s;
+  while (at->op == StmtOp::For) {
+    chain.push_back(at);
+    if (at->body.size() != 1 || at->body[0]->op != StmtOp::For)
+      break;
+    at = at->body[0].get();
+  }
+  return chain;
+}
+
+int64_t trip_count(const std::vector<const Stmt *> &chain) {
+  int64_t n = 1;
+  for (const Stmt *l : chain)
+    n *= l->extent;
+  return n;
+}
+
+Affine affine_in(const ExprPtr &e, int v) {
+  Affine r;
+  if (e->op == Op::IntImm || e->op == Op::Var) {
+    r.ok = true;
+    r.coef = e->op == Op::Var && e->var == v;
+    r.multiple = e->op == Op::IntImm ? std::abs(e->ival) : r.coef ? 0 : 1;
+    return r;
+  }
+  bool binary = e->op == Op::Add || e->op == Op::Sub || e->op == Op::Mul;
+  if (!binary) { // anything else: v-free, of unknown value
+    r.ok = !uses_var(e, v);
+    r.multiple = 1;
+    return r;
+  }
+  Affine a = affine_in(e->args[0], v), b = affine_in(e->args[1], v);
+  if (!a.ok || !b.ok)
+    return r;
+  r.ok = true;
+  if (e->op != Op::Mul) {
+    r.coef = e->op == Op::Add ? a.coef + b.coef : a.coef - b.coef;
+    r.multiple = std::gcd(a.multiple, b.multiple);
+    return r;
+  }
+  if (a.coef == 0 && b.coef == 0) {
+    r.multiple = a.multiple * b.multiple;
+    return r;
+  }
+  // v times a factor: only a literal keeps it affine.
+  const ExprPtr &k = a.coef == 0 ? e->args[0] : e->args[1];
+  const Affine &x = a.coef == 0 ? b : a;
+  r.ok = k->op == Op::IntImm;
+  r.coef = x.coef * k->ival;
+  r.multiple = x.multiple * std::abs(k->ival);
+  return r;
+}
+
+namespace {
+
+/// Calls \p f on every load of \p e that is evaluated whenever \p e is
+/// (not under a select's or a logical op's operands, not inside another
+/// load's index); a nonnull return replaces the load.
+ExprPtr map_loads(const ExprPtr &e,
+                  const std::function<ExprPtr(const ExprPtr &)> &f) {
+  if (!e)
+    return e;
+  if (e->op == Op::Load) {
+    ExprPtr r = f(e);
+    return r ? r : e;
+  }
+  if (e->op == Op::Select || e->op == Op::And || e->op == Op::Or ||
+      e->args.empty())
+    return e;
+  auto out = std::make_shared<loop::Expr>(*e);
+  bool changed = false;
+  for (ExprPtr &a : out->args) {
+    ExprPtr b = map_loads(a, f);
+    changed |= b != a;
+    a = b;
+  }
+  return changed ? ExprPtr(out) : e;
+}
+
+/// \p s with map_loads applied to its expressions and nested statements.
+StmtPtr map_stmt_loads(const StmtPtr &s,
+                       const std::function<ExprPtr(const ExprPtr &)> &f) {
+  auto out = std::make_shared<Stmt>(*s);
+  out->value = map_loads(s->value, f);
+  for (StmtPtr &c : out->body)
+    c = map_stmt_loads(c, f);
+  return out;
+}
+
+void visit_loads(const StmtPtr &s,
+                 const std::function<void(const ExprPtr &)> &f) {
+  map_stmt_loads(s, [&](const ExprPtr &e) {
+    f(e);
+    return ExprPtr();
+  });
+}
+
+/// A structural key of \p e with the variables in \p rename printed as
+/// their position; false when e names a variable in neither \p rename nor
+/// \p allowed, or loads memory.
+bool expr_key(const ExprPtr &e, const std::map<int, int> &rename,
+              const std::set<int> &allowed, std::string &key) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "(%d:%d:", int(e->op), int(e->dtype));
+  key += buf;
+  switch (e->op) {
+  case Op::IntImm:
+    key += std::to_string(e->ival);
+    break;
+  case Op::FloatImm:
+    std::snprintf(buf, sizeof buf, "%a", e->fval);
+    key += buf;
+    break;
+  case Op::Var:
+    if (rename.count(e->var))
+      key += "#" + std::to_string(rename.at(e->var));
+    else if (allowed.count(e->var))
+      key += "v" + std::to_string(e->var);
+    else
+      return false;
+    break;
+  case Op::Load:
+    return false;
+  default:
+    break;
+  }
+  for (const ExprPtr &a : e->args)
+    if (!expr_key(a, rename, allowed, key))
+      return false;
+  key += ")";
+  return true;
+}
+
+/// The key of load \p e: its buffer and index.
+bool load_key(const ExprPtr &e, const std::map<int, int> &rename,
+              const std::set<int> &allowed, std::string &key) {
+  key = "b" + std::to_string(e->buffer);
+  return expr_key(e->args[0], rename, allowed, key);
+}
+
+bool straight_line(const Stmts &body) {
+  return std::all_of(body.begin(), body.end(), [](const StmtPtr &s) {
+    return s->op == StmtOp::Decl || s->op == StmtOp::Assign ||
+           s->op == StmtOp::Store;
+  });
+}
+
+/// An access of \p buf at \p index moves by one element per lane and
+/// starts on a \p width-element boundary that is aligned in memory.
+bool vector_access(const loop::Program &p, int buf, const ExprPtr &index, int v,
+                   int width) {
+  const loop::Buffer &b = p.buffers[size_t(buf)];
+  int64_t bytes = int64_t(dtype_size(b.dtype)) * width;
+  if (bytes > 16 || (bytes & (bytes - 1)) != 0)
+    return false;
+  if (b.kind == loop::BufferKind::Temp && b.arena_offset % bytes != 0)
+    return false;
+  Affine a = affine_in(index, v);
+  return a.ok && a.coef == 1 && a.multiple % width == 0;
+}
+
+VectorPlan plan_width(const loop::Program &p,
+                      const std::vector<const Stmt *> &rows, const Stmts &body,
+                      int width) {
+  VectorPlan plan;
+  plan.var = rows.back()->var;
+  std::set<int> row_vars;
+  for (const Stmt *l : rows)
+    row_vars.insert(l->var);
+  std::map<std::string, size_t> seen;
+  bool any_vector = false;
+  auto hoist = [&](const ExprPtr &e) -> ExprPtr {
+    std::string key;
+    if (!load_key(e, {}, row_vars, key))
+      return nullptr;
+    auto it = seen.find(key);
+    if (it == seen.end()) {
+      HoistedLoad h;
+      h.load = e;
+      h.var = kFreshVar + int(plan.loads.size());
+      h.vector = uses_var(e->args[0], plan.var);
+      if (h.vector && !vector_access(p, e->buffer, e->args[0], plan.var, width))
+        return nullptr; // read per lane
+      any_vector |= h.vector;
+      it = seen.emplace(key, plan.loads.size()).first;
+      plan.loads.push_back(h);
+    }
+    return loop::var(plan.loads[it->second].var, e->dtype);
+  };
+  for (const StmtPtr &s : body) {
+    StmtPtr r = map_stmt_loads(s, hoist);
+    bool vs = s->op == StmtOp::Store &&
+              vector_access(p, s->buffer, s->index, plan.var, width);
+    any_vector |= vs;
+    plan.body.push_back(r);
+    plan.vector_store.push_back(vs);
+  }
+  if (any_vector)
+    plan.width = width;
+  return plan;
+}
+
+} // namespace
+
+VectorPlan plan_vector(const loop::Program &p,
+                       const std::vector<const Stmt *> &rows,
+                       const Stmts &body) {
+  if (rows.empty() || rows.back()->extent < 2 || !straight_line(body))
+    return {};
+  for (int width : {4, 2}) {
+    if (rows.back()->extent % width != 0)
+      continue;
+    VectorPlan plan = plan_width(p, rows, body, width);
+    if (plan.width > 1)
+      return plan;
+  }
+  return {};
+}
+
+RowCache plan_row_cache(const std::vector<int> &row_vars, const Stmts &body,
+                        const std::vector<bool> &split, int threads) {
+  // Split statements grouped by the extents of their loop chains: the same
+  // element of a row is the same index with the chain variables renamed
+  // by position.
+  std::set<int> stored;
+  std::function<void(const StmtPtr &)> stores = [&](const StmtPtr &x) {
+    if (x->op == StmtOp::Store)
+      stored.insert(x->buffer);
+    for (const StmtPtr &c : x->body)
+      stores(c);
+  };
+  for (const StmtPtr &s : body)
+    stores(s);
+  std::set<int> allowed(row_vars.begin(), row_vars.end());
+  struct Group {
+    std::vector<size_t> stmts;
+    std::vector<std::string> order;                ///< keys, first seen
+    std::map<std::string, std::set<size_t>> users; ///< key -> statements
+    std::map<std::string, std::pair<ExprPtr, size_t>> first;
+  };
+  std::map<std::string, Group> groups;
+  std::vector<std::map<int, int>> renames(body.size());
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (!split[i] || body[i]->op != StmtOp::For)
+      continue;
+    std::vector<const Stmt *> chain = perfect_chain(body[i]);
+    std::string sig;
+    for (size_t k = 0; k < chain.size(); ++k) {
+      sig += std::to_string(chain[k]->extent) + ",";
+      renames[i][chain[k]->var] = int(k);
+    }
+    Group &g = groups[sig];
+    g.stmts.push_back(i);
+    for (const StmtPtr &x : chain.back()->body)
+      visit_loads(x, [&](const ExprPtr &e) {
+        std::string key;
+        if (stored.count(e->buffer) || !load_key(e, renames[i], allowed, key) ||
+            key.find('#') == std::string::npos)
+          return;
+        if (!g.users.count(key)) {
+          g.order.push_back(key);
+          g.first[key] = {e, i};
+        }
+        g.users[key].insert(i);
+      });
+  }
+  // The group with the most loads read by two or more statements.
+  const Group *best = nullptr;
+  std::vector<std::string> shared, best_shared;
+  for (const auto &[sig, g] : groups) {
+    shared.clear();
+    for (const std::string &k : g.order)
+      if (g.users.at(k).size() >= 2)
+        shared.push_back(k);
+    if (shared.size() > best_shared.size()) {
+      best = &g;
+      best_shared = shared;
+    }
+  }
+  RowCache rc;
+  if (!best)
+    return rc;
+  rc.n = trip_count(perfect_chain(body[best->stmts[0]]));
+  rc.threads = threads;
+  while (rc.threads < 1024 && (rc.n + rc.threads - 1) / rc.threads > 8)
+    rc.threads *= 2;
+  int64_t per = (rc.n + rc.threads - 1) / rc.threads;
+  if (per > 8)
+    return RowCache();
+  rc.per_thread = int(per);
+  size_t arrays = std::min(best_shared.size(), size_t(32 / per));
+  std::map<std::string, int> var_of;
+  for (size_t k = 0; k < arrays; ++k) {
+    const auto &[load, stmt] = best->first.at(best_shared[k]);
+    HoistedLoad h;
+    h.load = load;
+    h.var = kFreshVar + int(k);
+    h.stmt = body[stmt].get();
+    var_of[best_shared[k]] = h.var;
+    rc.loads.push_back(h);
+  }
+  for (size_t i : best->stmts) {
+    const Stmt *top = body[i].get();
+    std::vector<StmtPtr> inner;
+    for (const StmtPtr &x : perfect_chain(body[i]).back()->body)
+      inner.push_back(map_stmt_loads(x, [&](const ExprPtr &e) -> ExprPtr {
+        std::string key;
+        if (!load_key(e, renames[i], allowed, key) || !var_of.count(key))
+          return nullptr;
+        return loop::var(var_of[key], e->dtype);
+      }));
+    rc.inner[top] = std::move(inner);
+  }
+  return rc;
+}
+
+} // namespace kiln::codegen
