@@ -162,3 +162,22 @@ func @conv(%x: f32[2,3,9,9], %w: f32[8,3,3,3], %b: f32[1,8,1,1]) -> (f32[2,8,9,9
   CHECK(conv.find("conv2d (implicit gemm) 1x8x162x27, tile 64x64, tensor "
                   "cores (mma tf32)") != std::string::npos);
 }
+
+TEST_CASE("cuda emulated: the primitive contractions on TF32",
+          "[cuda-emu][mma]") {
+  // The matmuls (strided, broadcast) and every convolution kind (forward,
+  // input and weight gradients) of the primitive contractions program on
+  // tensor cores. (The batched-matmul program takes ~25 s emulated: its
+  // many small blocks each cost 128 threads and a barrier per mma.)
+  codegen::CudaEmitOptions eo;
+  eo.tf32 = true;
+  std::string launches = emulate_kir(kContractionsKir, 5e-3, eo, "tf32");
+  CHECK(launches.find("gemm 1x6x5x17, tile 64x64, tensor cores (mma tf32)") !=
+        std::string::npos);
+  for (const char *conv : {"2x3x32x18, tile 64x64, tensor cores",
+                           "1x3x338x36, tile 64x64, tensor cores",
+                           "2x3x18x32, tile 64x64, tensor cores"}) {
+    INFO(launches);
+    CHECK(launches.find(conv) != std::string::npos);
+  }
+}
