@@ -148,6 +148,24 @@ TEST_CASE("aot cuda: header, CUBIN and errors", "[aot][cuda-aot]") {
                     Catch::Contains("arch 'sm_90' is for the cuda target"));
 }
 
+TEST_CASE("aot cuda: tensor cores when every listed arch has them",
+          "[aot][cuda-aot][mma]") {
+  if (!have_nvrtc())
+    return;
+  auto m = load_mlp();
+  const Function &f = *m->functions()[0];
+  aot::AotOptions o;
+  o.allow_tf32 = true;
+  // One source for the whole list, printed for its lowest arch.
+  aot::AotResult tc = compile_cuda(f, o, "sm_80,sm_90");
+  CHECK_THAT(tc.device_program.source, Catch::Contains("kiln_mma_tf32("));
+  aot::AotResult old = compile_cuda(f, o, "sm_75,sm_90");
+  CHECK_THAT(old.device_program.source, !Catch::Contains("mma.sync"));
+  o.allow_tf32 = false;
+  aot::AotResult f32 = compile_cuda(f, o, "sm_90");
+  CHECK_THAT(f32.device_program.source, !Catch::Contains("mma.sync"));
+}
+
 TEST_CASE("aot cuda: the example links with libc only and fails clearly "
           "without a driver",
           "[aot][cuda-aot]") {
