@@ -22,9 +22,11 @@ struct CudaTile {
   int threads() const { return (bm / tm) * (bn / tn); }
 };
 
-/// 128x128x8 with 8x8 per thread for large products, else 64x64x16 with
-/// 4x4 per thread (both 256 threads).
-CudaTile choose_cuda_tile(int64_t m, int64_t n);
+/// The largest of 128x128x8 (8x8 per thread), 128x64x16 / 64x128x16 (8x4 /
+/// 4x8, the longer side along the larger of m, n) and 64x64x16 (4x4)
+/// whose grid has at least 132 blocks (one per SM of an H100); 64x64x16
+/// when none has. All have 256 threads.
+CudaTile choose_cuda_tile(int64_t m, int64_t n, int64_t batch = 1);
 
 /// C(z, i, j) = store(sum_k A(z, i, k) * B(z, k, j)) for z < batch.
 struct CudaContraction {
@@ -36,13 +38,39 @@ struct CudaContraction {
   std::string load_a;
   /// Statements that set `v` to B(z, k, j).
   std::string load_b;
+  /// The dimension along which consecutive elements of A (B) are closest
+  /// in memory: consecutive threads load along it (coalescing). A along K
+  /// and B along N unless set.
+  bool a_fast_k = true, b_fast_k = false;
+  /// When set: statements that set `const float *vp` to A(z, i, k) such
+  /// that vp[0..3] are A's next 4 elements along the fast dimension, vp is
+  /// 16-byte aligned for every i, k whose fast index is a multiple of 4,
+  /// and the fast extent (K or M) is a multiple of 4: the tile is loaded
+  /// with float4 loads (f32 only).
+  std::string vec_a;
+  std::string vec_b; ///< the same for B(z, k, j)
   /// Statements that store the accumulator `acc` at (z, i, j) in range.
   std::string store;
 };
 
 /// The `extern "C" __global__` kernel of \p c with tile \p t; its launch
-/// is grid (ceil(n/bn), ceil(m/bm), batch), t.threads() threads.
-std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t);
+/// is grid (ceil(n/bn), ceil(m/bm), batch * split), t.threads() threads.
+/// With \p split > 1 (split-K) blocks z*split + s sum slice s of K's
+/// tiles and write their partial tile to the extra last parameter
+/// `kiln_part` (split*batch*m*n elements of c.type) instead of storing;
+/// emit_cuda_split_sum's kernel then stores.
+std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
+                                  int split = 1);
+
+/// How many slices split-K cuts K into for \p c with tile \p t: 1 unless
+/// the grid has fewer blocks than two waves of a large GPU and each slice
+/// keeps at least 8 tiles of K (docs/cuda.md "Split-K").
+int choose_cuda_split(const CudaContraction &c, const CudaTile &t);
+
+/// The kernel that sums the \p split partials of each output in slice
+/// order (deterministic) and stores them with c.store: a grid-stride loop
+/// over batch*m*n, parameters c.params then `kiln_part`.
+std::string emit_cuda_split_sum(const CudaContraction &c, int split);
 
 /// The contraction of a Gemm node: name, sizes and loads/stores, printed
 /// with \p ep (whose subst it sets for the epilogue).

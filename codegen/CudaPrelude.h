@@ -112,6 +112,13 @@ KILN_D float kiln_expf(float x) { return expf(x); }
 KILN_D float kiln_tanhf(float x) { return tanhf(x); }
 KILN_D float kiln_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* 16-byte loads and stores of 4 floats at a 16-byte aligned address (the
+   contraction tiles; the emulator's shim checks the alignment). */
+#ifndef KILN_LD4
+#define KILN_LD4(p) (*reinterpret_cast<const float4 *>(p))
+#define KILN_ST4(p, v) (*reinterpret_cast<float4 *>(p) = (v))
+#endif
+
 /* Combining functions of the block-wide reductions (NaN-propagating max and
    min, as the interpreter's). */
 struct kiln_sum { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };

@@ -216,7 +216,7 @@ public:
                        " (CUDA) */\n" + kCudaPrelude + kCudaRowsPrelude +
                        (uses_mma_ ? kCudaMmaPrelude : "") + "typedef " +
                        (ep_.index32 ? "int" : "long long") + " kiln_ix;\n\n";
-    return {head + out_.str(), std::move(launches_)};
+    return {head + out_.str(), std::move(launches_), scratch_bytes_};
   }
 
 private:
@@ -749,14 +749,36 @@ private:
       if (at == DType::F16 || at == DType::BF16)
         cuda_half_to_float(c, at);
     }
-    CudaTile t = choose_cuda_tile(c.m, c.n);
+    CudaTile t = choose_cuda_tile(c.m, c.n, c.batch);
+    int split = choose_cuda_split(c, t);
     l.block = t.threads();
     l.grid = (c.n + t.bn - 1) / t.bn;
     l.grid_y = (c.m + t.bm - 1) / t.bm;
-    l.grid_z = c.batch;
-    l.what = what + std::to_string(t.bm) + "x" + std::to_string(t.bn);
+    l.grid_z = c.batch * split;
+    l.what = what + std::to_string(t.bm) + "x" + std::to_string(t.bn) + "x" +
+             std::to_string(t.bk);
+    if (split == 1) {
+      pending_ = std::move(l);
+      return close_kernel(emit_cuda_contraction(c, t));
+    }
+    // Split-K: the partial tiles go to the scratch area, a second launch
+    // sums them in slice order and stores.
+    int scratch = int(p_.buffers.size());
+    l.buffers.push_back(scratch);
+    l.what += ", split-K " + std::to_string(split);
+    scratch_bytes_ = std::max(scratch_bytes_, split * c.batch * c.m * c.n *
+                                                  int64_t(sizeof(float)));
+    CudaLaunch sum = l;
     pending_ = std::move(l);
-    close_kernel(emit_cuda_contraction(c, t));
+    close_kernel(emit_cuda_contraction(c, t, split));
+    int64_t total = c.batch * c.m * c.n;
+    sum.block = 256;
+    sum.grid = std::min((total + 255) / 256, kMaxGrid);
+    sum.grid_y = sum.grid_z = 1;
+    sum.what = "split-K sum of " + std::to_string(split) +
+               " slices, thread per row of C's elements";
+    pending_ = std::move(sum);
+    close_kernel(emit_cuda_split_sum(c, split));
   }
 
   /// Prints \p s as sequential code.
@@ -806,12 +828,17 @@ private:
   CudaLaunch pending_;          ///< the launch of the kernel in os_
   std::map<std::string, std::string> emitted_; ///< kernel text -> name
   std::vector<CudaLaunch> launches_;
+  int64_t scratch_bytes_ = 0;
   const loop::Kernel *kernel_ = nullptr;
   int index_ = 0;
   RowCache cache_; ///< of the block-per-row kernel being printed
 };
 
 } // namespace
+
+int64_t cuda_scratch_offset(const loop::Program &p) {
+  return (p.arena_bytes + 255) / 256 * 256;
+}
 
 CudaProgram emit_cuda(const loop::Program &p, const std::string &entry,
                       const CudaEmitOptions &options) {

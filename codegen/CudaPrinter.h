@@ -48,6 +48,10 @@ struct CudaLaunch {
 struct CudaProgram {
   std::string source;
   std::vector<CudaLaunch> launches; ///< in order
+  /// Device memory the launches need beyond the program's buffers (split-K
+  /// partial sums), placed after the arena at cuda_scratch_offset(p); a
+  /// launch names it as buffer index p.buffers.size().
+  int64_t scratch_bytes = 0;
 };
 
 /// What the kernels may use of the target GPU.
@@ -59,6 +63,11 @@ struct CudaEmitOptions {
   /// CompileOptions::allow_tf32). Off: f32 stays exact f32 (SIMT).
   bool tf32 = false;
 };
+
+/// The byte offset of the scratch area in the arena's device allocation
+/// (p.arena_bytes rounded up to 256); the allocation is that plus
+/// CudaProgram::scratch_bytes.
+int64_t cuda_scratch_offset(const loop::Program &p);
 
 /// The CUDA C++ of \p p: kernels named `<entry>_<kernel>_<n>` and their
 /// launches. Update copies (p.updates) are not included: the runtime does

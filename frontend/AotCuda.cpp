@@ -75,7 +75,8 @@ struct DeviceLayout {
   std::string constants; ///< region 3's initial bytes
 };
 
-DeviceLayout device_layout(const Function &f, const loop::Program &p) {
+DeviceLayout device_layout(const Function &f, const loop::Program &p,
+                           long long scratch_bytes) {
   DeviceLayout l;
   long long *r = l.region_bytes;
   r[0] = p.arena_bytes;
@@ -122,6 +123,11 @@ DeviceLayout device_layout(const Function &f, const loop::Program &p) {
     }
     l.region.push_back(region), l.arg.push_back(arg), l.offset.push_back(off);
   }
+  // The split-K scratch (buffer index p.buffers.size()) follows the arena.
+  long long scratch_at = codegen::cuda_scratch_offset(p);
+  l.region.push_back(0), l.arg.push_back(-1), l.offset.push_back(scratch_at);
+  if (scratch_bytes > 0)
+    r[0] = scratch_at + scratch_bytes;
   r[3] = (long long)l.constants.size();
   return l;
 }
@@ -483,7 +489,7 @@ std::string host_tables(const std::string &name, const Function &f,
      << "static const int N_launch_first[] = {" << c_list(first) << "};\n"
      << "static const int N_launch_args[] = {" << c_list(args) << "};\n";
   // Buffers, regions, updates, constants.
-  os << "#define N_NUM_BUFFERS " << std::max<size_t>(p.buffers.size(), 1)
+  os << "#define N_NUM_BUFFERS " << l.region.size()
      << "\nstatic const int N_buf_region[] = {" << c_list(l.region) << "};\n"
      << "static const int N_buf_arg[] = {" << c_list(l.arg) << "};\n"
      << "static const long long N_buf_offset[] = {" << c_list(l.offset, "ll")
@@ -508,7 +514,7 @@ std::string host_tables(const std::string &name, const Function &f,
        << ", " << p.buffers[size_t(p.updates[i].to)].bytes() << "}";
   os << (p.updates.empty() ? "{0, 0, 0}" : "") << "};\n"
      << "static const char N_constants[] = " << c_string(l.constants) << ";\n"
-     << "const long long " << name << "_arena_bytes = " << p.arena_bytes
+     << "const long long " << name << "_arena_bytes = " << l.region_bytes[0]
      << "ll;\n";
   return os.str();
 }
@@ -569,10 +575,10 @@ std::string cuda_host_c(const Function &g, const std::string &name,
     r.device_images.push_back(im.nvrtc.image);
     images.push_back(std::move(im));
   }
-  DeviceLayout l = device_layout(g, p);
+  DeviceLayout l = device_layout(g, p, cp.scratch_bytes);
   r.num_kernels = p.kernels.size();
   r.num_launches = cp.launches.size();
-  r.arena_bytes = p.arena_bytes;
+  r.arena_bytes = l.region_bytes[0]; // with the split-K scratch
   r.device_program = cp;
   return host_tables(name, g, p, cp, l, images);
 }

@@ -135,7 +135,8 @@ private:
 
   void load_module(const std::string &source, const CudaCompileOptions &o);
   std::vector<CUdeviceptr> place_buffers(const Function &f,
-                                         const loop::Program &p);
+                                         const loop::Program &p,
+                                         int64_t scratch_bytes);
 
   // Declared first, destroyed last: memory and module go before the context.
   Context ctx_;
@@ -163,7 +164,7 @@ CudaProgram::CudaProgram(const Function &f, const loop::Program &p,
   ctx_.make_current();
   mem_.ctx = &ctx_;
   load_module(cp.source, o);
-  std::vector<CUdeviceptr> addr = place_buffers(f, p);
+  std::vector<CUdeviceptr> addr = place_buffers(f, p, cp.scratch_bytes);
   std::map<std::string, CUfunction> fns;
   for (const codegen::CudaLaunch &l : cp.launches) {
     if (l.grid < 1 || l.grid > 0x7fffffff || l.grid_y < 1 || l.grid_y > 65535 ||
@@ -230,7 +231,8 @@ void CudaProgram::load_module(const std::string &source,
 }
 
 std::vector<CUdeviceptr> CudaProgram::place_buffers(const Function &f,
-                                                    const loop::Program &p) {
+                                                    const loop::Program &p,
+                                                    int64_t scratch_bytes) {
   for (const auto &v : f.params())
     (v->arg_kind() == ArgKind::Input ? in_layout_ : state_layout_)
         .add(v->type().bytes());
@@ -244,12 +246,17 @@ std::vector<CUdeviceptr> CudaProgram::place_buffers(const Function &f,
   for (size_t b = 0; b < p.buffers.size(); ++b)
     if (p.buffers[b].kind == loop::BufferKind::Constant)
       const_off[int(b)] = io.add(size_t(p.buffers[b].bytes()));
-  arena_ = mem_.alloc(size_t(p.arena_bytes));
+  // The split-K scratch follows the arena in its allocation.
+  int64_t scratch_at = codegen::cuda_scratch_offset(p);
+  arena_ = mem_.alloc(
+      size_t(scratch_bytes > 0 ? scratch_at + scratch_bytes : p.arena_bytes));
   state_ = mem_.alloc(state_layout_.total);
   io_ = mem_.alloc(io.total);
   for (size_t i = 0; i < out_layout_.offset.size(); ++i)
     out_layout_.offset[i] += out_base;
-  std::vector<CUdeviceptr> addr(p.buffers.size(), 0);
+  // One more: the scratch (a launch's buffer index p.buffers.size()).
+  std::vector<CUdeviceptr> addr(p.buffers.size() + 1, 0);
+  addr.back() = arena_ + CUdeviceptr(scratch_at);
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const loop::Buffer &buf = p.buffers[b];
     size_t i = size_t(std::max(buf.arg_index, 0));

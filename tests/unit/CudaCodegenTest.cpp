@@ -127,21 +127,40 @@ func @total(%x: f32[4096]) -> (f32[]) {
         std::string::npos);
   CHECK(sum.launches[0].block == 1024);
 
-  // Matmul + bias + relu: a tiled contraction with the epilogue fused.
+  // Matmul + bias + relu: a tiled contraction with the epilogue fused, the
+  // 128x128 tile (256 blocks), float4 loads of both operands.
   codegen::CudaProgram mm = cuda_program(R"(
-func @mlp(%x: f32[1024,512], %w: f32[512,768], %b: f32[768]) -> (f32[1024,768]) {
-  %0 = matmul(%x, %w) : f32[1024,768]
-  %1 = add(%0, %b) : f32[1024,768]
-  %2 = relu(%1) : f32[1024,768]
+func @mlp(%x: f32[2048,512], %w: f32[512,2048], %b: f32[2048]) -> (f32[2048,2048]) {
+  %0 = matmul(%x, %w) : f32[2048,2048]
+  %1 = add(%0, %b) : f32[2048,2048]
+  %2 = relu(%1) : f32[2048,2048]
   return %2
 })");
   REQUIRE(mm.launches.size() == 1);
-  CHECK(mm.launches[0].what.find("gemm 1x1024x768x512, tile 128x128") !=
+  CHECK(mm.launches[0].what.find("gemm 1x2048x2048x512, tile 128x128x8") !=
         std::string::npos);
-  CHECK(mm.launches[0].grid == 6);
-  CHECK(mm.launches[0].grid_y == 8);
+  CHECK(mm.launches[0].grid == 16);
+  CHECK(mm.launches[0].grid_y == 16);
+  CHECK(mm.scratch_bytes == 0);
   CHECK(mm.source.find("kiln_reluf(") != std::string::npos);
-  CHECK(mm.source.find("__shared__ float As[8][128]") != std::string::npos);
+  CHECK(mm.source.find("__shared__ __align__(16) float As[2][8][132]") !=
+        std::string::npos);
+  CHECK(mm.source.find("v = KILN_LD4(vp);") != std::string::npos);
+
+  // A weight-gradient-shaped product (few output tiles, deep K): 64x64
+  // tiles, K split 16 ways into the scratch, then a sum launch.
+  codegen::CudaProgram wg = cuda_program(R"(
+func @wgrad(%x: f32[256,8192], %g: f32[8192,256]) -> (f32[256,256]) {
+  %0 = matmul(%x, %g) : f32[256,256]
+  return %0
+})");
+  REQUIRE(wg.launches.size() == 2);
+  CHECK(wg.launches[0].what.find("tile 64x64x16, split-K 16") !=
+        std::string::npos);
+  CHECK(wg.launches[0].grid_z == 16);
+  CHECK(wg.launches[1].what.find("split-K sum of 16 slices") !=
+        std::string::npos);
+  CHECK(wg.scratch_bytes == 16 * 256 * 256 * 4);
 
   // Identical kernels (two equal elementwise chains) are emitted once.
   codegen::CudaProgram twice = cuda_program(R"(
@@ -156,7 +175,7 @@ func @twice(%x: f32[256], %y: f32[256]) -> (f32[256], f32[256]) {
 
   if (!codegen::nvrtc_available())
     return;
-  for (const codegen::CudaProgram *p : {&ew, &sm, &sum, &mm, &twice})
+  for (const codegen::CudaProgram *p : {&ew, &sm, &sum, &mm, &wg, &twice})
     CHECK(nvrtc_verdict(p->source, "sm_90", {}) == "");
 }
 

@@ -62,6 +62,13 @@ static dim3 blockDim, gridDim;
 #define __forceinline__ inline
 #define __shared__ static
 #define __launch_bounds__(n)
+#define __align__(n) __attribute__((aligned(n)))
+struct float4 { float x, y, z, w; };
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float4 kiln_ld4(const float *p) { KILN_CHECK_ALIGN(p, 16); float4 v; std::memcpy(&v, p, 16); return v; }
+inline void kiln_st4(float *p, float4 v) { KILN_CHECK_ALIGN(p, 16); std::memcpy(p, &v, 16); }
+#define KILN_LD4(p) kiln_ld4(p)
+#define KILN_ST4(p, v) kiln_st4(p, v)
 struct kiln_barrier {
   std::mutex m; std::condition_variable cv; unsigned n = 0, waiting = 0, gen = 0;
   void wait() {
@@ -266,9 +273,14 @@ inline bool emulate_cuda(const loop::Program &p, const codegen::CudaProgram &cp,
   auto run = reinterpret_cast<int (*)(const char *, void **, unsigned *,
                                       unsigned, int)>(dlsym(h, "kiln_emulate"));
   KILN_CHECK(run) << "kiln_emulate";
-  std::vector<unsigned char> arena(size_t(std::max<int64_t>(p.arena_bytes, 1)));
+  // The split-K scratch follows the arena, as on the device.
+  int64_t scratch_at = codegen::cuda_scratch_offset(p);
+  std::vector<unsigned char> arena(size_t(std::max<int64_t>(
+      cp.scratch_bytes > 0 ? scratch_at + cp.scratch_bytes : p.arena_bytes,
+      1)));
   std::vector<HostTensor> ins = inputs, consts(p.buffers.size());
-  std::vector<void *> addr(p.buffers.size());
+  std::vector<void *> addr(p.buffers.size() + 1);
+  addr.back() = arena.data() + scratch_at;
   for (size_t b = 0; b < p.buffers.size(); ++b) {
     const loop::Buffer &buf = p.buffers[b];
     size_t i = size_t(std::max(buf.arg_index, 0));
