@@ -468,6 +468,9 @@ private:
       if (vp.width > 1)
         return vector_kernel(rows, body, vp);
     }
+    if (block_rows && n >= 8 &&
+        columns_contiguous(rows.back()->var, body, split_flags(body)))
+      return column_kernel(rows, body);
     CudaLaunch l;
     l.what = block_rows ? "block per row" : "thread per row";
     l.what += ", " + std::to_string(n) + " rows";
@@ -593,19 +596,55 @@ private:
 
   // ---- the one-pass row cache (CudaRows.h) -------------------------------
 
-  /// Plans cache_ for a block-per-row kernel; may raise \p threads.
-  void plan_cache(const std::vector<const Stmt *> &rows, const Stmts &body,
-                  int &threads) {
+  /// The statements of a block-per-row \p body split over the threads.
+  std::vector<bool> split_flags(const Stmts &body) const {
     std::vector<bool> split;
     std::map<int, ExprPtr> fresh;
     for (const StmtPtr &s : body) {
       Coop c = classify(s, fresh);
       split.push_back(c == Coop::Reduce || c == Coop::Split);
     }
+    return split;
+  }
+
+  /// The column form of a block-per-row kernel whose rows are contiguous
+  /// in memory (a reduction over the rows of a matrix, per column): a
+  /// block of 256 threads takes 8 consecutive rows (f32: one 32-byte
+  /// sector), thread t row t % 8, and the 32 threads of each row split
+  /// each statement's loop; partial reductions are combined per row by
+  /// kiln_parts_reduce. Threads past the last row compute the last row
+  /// again (in-range loads) and store nothing.
+  void column_kernel(const std::vector<const Stmt *> &rows, const Stmts &body) {
+    int64_t n = trip_count(rows), groups = (n + 7) / 8;
+    CudaLaunch l;
+    l.what = "block per row, " + std::to_string(n) +
+             " rows, 8 rows a block (32 threads split each)";
+    l.grid = std::min(groups, kMaxGrid);
+    open_kernel(body, 256, l);
+    os_ << "  const int kiln_lane = threadIdx.x & 7, kiln_part = threadIdx.x "
+           ">> 3;\n  for (kiln_ix kiln_g = (kiln_ix)blockIdx.x; kiln_g < "
+        << groups
+        << "; kiln_g += (kiln_ix)gridDim.x) {\n    const bool kiln_live = "
+           "kiln_g * 8 + kiln_lane < "
+        << n << ";\n    const kiln_ix kiln_row = kiln_live ? kiln_g * 8 + "
+        << "kiln_lane : " << n - 1 << ";\n";
+    unflatten(rows, "kiln_row", "    ");
+    columns_ = true;
+    std::map<int, ExprPtr> fresh;
+    for (const StmtPtr &s : body)
+      block_statement(s, fresh);
+    columns_ = false;
+    os_ << "  }\n}\n\n";
+    close_kernel(os_.str());
+  }
+
+  /// Plans cache_ for a block-per-row kernel; may raise \p threads.
+  void plan_cache(const std::vector<const Stmt *> &rows, const Stmts &body,
+                  int &threads) {
     std::vector<int> row_vars;
     for (const Stmt *r : rows)
       row_vars.push_back(r->var);
-    cache_ = plan_row_cache(row_vars, body, split, threads);
+    cache_ = plan_row_cache(row_vars, body, split_flags(body), threads);
     if (!cache_.loads.empty())
       threads = cache_.threads;
   }
@@ -652,7 +691,8 @@ private:
     if (c == Coop::Uniform)
       return print(s, 2);
     if (c == Coop::Leader) {
-      os_ << "    if (threadIdx.x == 0) {\n";
+      os_ << (columns_ ? "    if (kiln_part == 0 && kiln_live) {\n"
+                       : "    if (threadIdx.x == 0) {\n");
       print(s, 3);
       os_ << "    }\n    __syncthreads();\n";
       return;
@@ -672,6 +712,14 @@ private:
         print(x, 4);
       ep_.subst.clear();
       os_ << "      }\n    }\n";
+    } else if (columns_) {
+      os_ << "    for (kiln_ix kiln_t = kiln_part; "
+          << (c == Coop::Split ? "kiln_live && " : "") << "kiln_t < "
+          << trip_count(chain) << "; kiln_t += 32) {\n";
+      unflatten(chain, "kiln_t", "      ");
+      for (const StmtPtr &x : chain.back()->body)
+        print(x, 3);
+      os_ << "    }\n";
     } else {
       os_ << "    for (kiln_ix kiln_t = threadIdx.x; kiln_t < "
           << trip_count(chain) << "; kiln_t += blockDim.x) {\n";
@@ -688,7 +736,8 @@ private:
       if (x->op != StmtOp::Assign)
         continue;
       Op op = reduction_op(*x);
-      os_ << "    " << ep_.var(x->var) << " = kiln_block_reduce("
+      os_ << "    " << ep_.var(x->var)
+          << (columns_ ? " = kiln_parts_reduce(" : " = kiln_block_reduce(")
           << ep_.var(x->var) << ", "
           << (op == Op::Add   ? "kiln_sum()"
               : op == Op::Max ? "kiln_maxop()"
@@ -831,7 +880,8 @@ private:
   int64_t scratch_bytes_ = 0;
   const loop::Kernel *kernel_ = nullptr;
   int index_ = 0;
-  RowCache cache_; ///< of the block-per-row kernel being printed
+  RowCache cache_;       ///< of the block-per-row kernel being printed
+  bool columns_ = false; ///< printing a column_kernel
 };
 
 } // namespace

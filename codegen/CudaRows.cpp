@@ -30,6 +30,18 @@ template <int N, class T> KILN_D kiln_vec<T, N> kiln_vload(const T *p) {
   KILN_CHECK_ALIGN(p, sizeof(T) * N);
   return *reinterpret_cast<const kiln_vec<T, N> *>(p);
 }
+/* Combines v over the 32 threads of each of the 8 rows of a 256-thread block
+   (thread t works on row t % 8): every thread returns its row's result, the
+   parts combined in order. Every thread of the block must call it. */
+template <class T, class F> __device__ T kiln_parts_reduce(T v, F f) {
+  __shared__ T slots[32][8];
+  __syncthreads();
+  slots[threadIdx.x >> 3][threadIdx.x & 7] = v;
+  __syncthreads();
+  v = slots[0][threadIdx.x & 7];
+  for (int k = 1; k < 32; ++k) v = f(v, slots[k][threadIdx.x & 7]);
+  return v;
+}
 template <int N, class T> KILN_D void kiln_vstore(T *p, const kiln_vec<T, N> &v) {
   KILN_CHECK_ALIGN(p, sizeof(T) * N);
   *reinterpret_cast<kiln_vec<T, N> *>(p) = v;
@@ -361,6 +373,30 @@ RowCache plan_row_cache(const std::vector<int> &row_vars, const Stmts &body,
     rc.inner[top] = std::move(inner);
   }
   return rc;
+}
+
+bool columns_contiguous(int row_var, const Stmts &body,
+                        const std::vector<bool> &split) {
+  int across = 0;
+  bool along = false;
+  auto access = [&](const ExprPtr &index, int inner) {
+    Affine a = affine_in(index, row_var), b = affine_in(index, inner);
+    along |= b.ok && b.coef == 1;
+    across += a.ok && a.coef == 1;
+  };
+  auto walk = [&](const StmtPtr &x, int inner) {
+    if (x->op == StmtOp::Store)
+      access(x->index, inner);
+    visit_loads(x, [&](const ExprPtr &e) { access(e->args[0], inner); });
+  };
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (!split[i])
+      continue;
+    std::vector<const Stmt *> chain = perfect_chain(body[i]);
+    for (const StmtPtr &x : chain.back()->body)
+      walk(x, chain.back()->var);
+  }
+  return across > 0 && !along;
 }
 
 } // namespace kiln::codegen

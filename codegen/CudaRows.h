@@ -103,6 +103,14 @@ RowCache plan_row_cache(const std::vector<int> &row_vars,
                         const std::vector<loop::StmtPtr> &body,
                         const std::vector<bool> &split, int threads);
 
+/// A block-per-row kernel whose split statements (\p split) access memory
+/// contiguously across rows (coefficient 1 in the innermost row variable
+/// \p row_var) and never along a row (coefficient 1 in a statement's
+/// innermost loop variable): a reduction over the rows of a matrix for
+/// each column, such as a bias gradient.
+bool columns_contiguous(int row_var, const std::vector<loop::StmtPtr> &body,
+                        const std::vector<bool> &split);
+
 /// Helpers of the memory-bound forms printed after the prelude: aligned
 /// vector types, vector loads and stores (KILN_CHECK_ALIGN lets the
 /// emulator check the alignment).

@@ -5,7 +5,8 @@
 /// vectors, broadcasts read once) and its fallbacks (an odd innermost
 /// extent, an unaligned slice, a transposed operand), f16 storage; the
 /// one-pass row cache for softmax, layer norm and the softmax backward,
-/// rows that fit and a row that does not. Each program also compiles with
+/// rows that fit and a row that does not; column reductions (8 rows a
+/// block). Each program also compiles with
 /// NVRTC for sm_80 and sm_90 with an empty log.
 // SPDX-License-Identifier: Apache-2.0
 #include "CompileCheck.h"
@@ -121,4 +122,29 @@ func @rows(%a: f32[6,1000], %b: f32[2,4096], %c: f32[3,9000], %x: f32[4,768], %g
   CHECK_FALSE(has(what[2], "one pass"));
   CHECK(has(what[3], "4 rows, one pass: 1 row load(s) in registers, 3 per"));
   CHECK(has(what[4], "5 rows, one pass: 2 row load(s) in registers, 2 per"));
+}
+
+TEST_CASE("cuda rows: column reductions, 8 rows a block",
+          "[cuda-emu][cuda-rows]") {
+  // Reductions over the rows of a matrix per column (a bias gradient; a
+  // softmax over axis 0, whose stores are split too; a mean over two
+  // leading axes): the columns are the kernel's rows, contiguous in
+  // memory, so a block takes 8 of them and 32 threads split each; 20 and
+  // 36 columns leave threads past the last one.
+  std::vector<std::string> what = emulate_kir(R"(
+func @cols(%g: f32[300,20], %x: f32[50,36], %m: f32[20,5,40]) -> (f32[20], f32[50,36], f32[40]) {
+  %r0 = reduce_sum(%g) {axes = [0], keepdims = false} : f32[20]
+  %xm = reduce_max(%x) {axes = [0], keepdims = true} : f32[1,36]
+  %xd = sub(%x, %xm) : f32[50,36]
+  %xe = exp(%xd) : f32[50,36]
+  %xs = reduce_sum(%xe) {axes = [0], keepdims = true} : f32[1,36]
+  %r1 = div(%xe, %xs) : f32[50,36]
+  %r2 = reduce_mean(%m) {axes = [0, 1], keepdims = false} : f32[40]
+  return %r0, %r1, %r2
+}
+)");
+  REQUIRE(what.size() == 3);
+  CHECK(has(what[0], "20 rows, 8 rows a block (32 threads split each)"));
+  CHECK(has(what[1], "36 rows, 8 rows a block (32 threads split each)"));
+  CHECK(has(what[2], "40 rows, 8 rows a block (32 threads split each)"));
 }
