@@ -14,7 +14,10 @@
 ///     vs cublasSgemm in CUBLAS_TF32_TENSOR_OP_MATH; results spot-checked
 ///     against a float64 product of the (rounded) inputs.
 /// Prints a table and one JSON line per row (prefix "json: ").
-///   kiln_bench_gpu [--runs N] [--only gemm|ew|steps|tc]
+///  5. memory-bound rows over [16384, 1024] f32: softmax and layer norm
+///     (one pass: read once, written once) and a column sum, as bandwidth
+///     vs the copy of the same bytes (codegen/CudaRows.cpp).
+///   kiln_bench_gpu [--runs N] [--only gemm|ew|rows|steps|tc]
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/models/Models.h"
 #include "frontend/Compile.h"
@@ -246,6 +249,131 @@ void bench_gemm_tc(DType dt, int runs) {
                 fmt("%.3g", worst));
 }
 
+/// The device-to-device copy bandwidth (bytes read + written per second,
+/// GB/s) of \p bytes, and its median milliseconds in \p ms.
+double bench_copy_gbs(int runs, size_t bytes, double &ms) {
+  void *src, *dst;
+  CHECK_CUDA(cudaMalloc(&src, bytes));
+  CHECK_CUDA(cudaMalloc(&dst, bytes));
+  ms = event_ms(runs, [&] {
+    CHECK_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+  });
+  cudaFree(src);
+  cudaFree(dst);
+  return 2.0 * double(bytes) / ms / 1e6;
+}
+
+/// Host reference of one row-wise op on row \p r of \p x ([rows, n]):
+/// softmax, or layer norm with scale 1 + 0.001 j and shift 0.01.
+std::vector<double> row_reference(const HostTensor &x, int64_t r, int64_t n,
+                                  bool softmax) {
+  std::vector<double> v(size_t(n), 0.0), y(v.size());
+  double a = softmax ? -INFINITY : 0, b = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    v[size_t(j)] = x.get(r * n + j);
+    a = softmax ? std::max(a, v[size_t(j)]) : a + v[size_t(j)] / double(n);
+  }
+  for (int64_t j = 0; j < n; ++j)
+    b += softmax ? std::exp(v[size_t(j)] - a)
+                 : (v[size_t(j)] - a) * (v[size_t(j)] - a) / double(n);
+  for (int64_t j = 0; j < n; ++j)
+    y[size_t(j)] = softmax ? std::exp(v[size_t(j)] - a) / b
+                           : (v[size_t(j)] - a) / std::sqrt(b + 1e-5) *
+                                     (1.0 + 0.001 * double(j)) +
+                                 0.01;
+  return y;
+}
+
+/// Memory-bound rows over x = [16384, 1024] f32 (64 MiB: beyond an H100's
+/// 50 MB L2): softmax and layer norm (one pass: each reads x once and
+/// writes y once) and a column sum (a bias gradient: reads x once), as
+/// bandwidth against the device copy of the same bytes. Results are
+/// checked on a few rows against a float64 host reference.
+void bench_rows(int runs) {
+  const int64_t rows = 16384, n = 1024;
+  std::string t = "f32[16384,1024]", r1 = "f32[16384,1]";
+  TensorType xt{DType::F32, {rows, n}};
+  HostTensor x = random_tensor(xt, 5), g(TensorType{DType::F32, {n}}),
+             b(TensorType{DType::F32, {n}});
+  for (int64_t j = 0; j < n; ++j) {
+    g.set(j, 1.0 + 0.001 * double(j));
+    b.set(j, 0.01);
+  }
+  struct Case {
+    const char *name, *row_name;
+    std::string kir;
+    std::vector<HostTensor> in;
+    double bytes; ///< read + written by an ideal kernel
+  };
+  std::vector<Case> cases = {
+      {"softmax",
+       "softmax 16384x1024 (GB/s)",
+       "func @softmax(%x: " + t + ") -> (" + t + ") {\n" +
+           "  %m = reduce_max(%x) {axes = [1], keepdims = true} : " + r1 +
+           "\n  %d = sub(%x, %m) : " + t + "\n  %e = exp(%d) : " + t +
+           "\n  %s = reduce_sum(%e) {axes = [1], keepdims = true} : " + r1 +
+           "\n  %y = div(%e, %s) : " + t + "\n  return %y\n}\n",
+       {x},
+       2.0 * double(rows * n) * 4},
+      {"layer_norm",
+       "layer norm 16384x1024 (GB/s)",
+       "func @ln(%x: " + t + ", %g: f32[1024], %b: f32[1024]) -> (" + t +
+           ") {\n  %m = reduce_mean(%x) {axes = [1], keepdims = true} : " + r1 +
+           "\n  %d = sub(%x, %m) : " + t + "\n  %d2 = mul(%d, %d) : " + t +
+           "\n  %v = reduce_mean(%d2) {axes = [1], keepdims = true} : " + r1 +
+           "\n  %e = constant() {value = 0.00001} : f32[]\n" +
+           "  %ve = add(%v, %e) : " + r1 + "\n  %rs = rsqrt(%ve) : " + r1 +
+           "\n  %y0 = mul(%d, %rs) : " + t + "\n  %y1 = mul(%y0, %g) : " + t +
+           "\n  %y = add(%y1, %b) : " + t + "\n  return %y\n}\n",
+       {x, g, b},
+       2.0 * double(rows * n) * 4},
+      {"column_sum",
+       "column sum 16384x1024 (GB/s)",
+       "func @colsum(%x: " + t + ") -> (f32[1024]) {\n" +
+           "  %s = reduce_sum(%x) {axes = [0], keepdims = false} : " +
+           "f32[1024]\n  return %s\n}\n",
+       {x},
+       double(rows * n) * 4}};
+  double copy_ms = 0;
+  double copy = bench_copy_gbs(runs, size_t(rows * n) * 4, copy_ms);
+  for (const Case &c : cases) {
+    std::unique_ptr<Executable> exe = compile_kir(c.kir);
+    HostTensor y = exe->run(c.in)[0];
+    double worst = 0;
+    for (int64_t r : {int64_t(0), int64_t(77), n - 1}) { // rows or columns
+      if (std::string(c.name) == "column_sum") {
+        double sum = 0, mag = 0;
+        for (int64_t i = 0; i < rows; ++i) {
+          sum += x.get(i * n + r);
+          mag += std::fabs(x.get(i * n + r));
+        }
+        worst = std::max(worst, std::fabs(y.get(r) - sum) / mag);
+        continue;
+      }
+      std::vector<double> want =
+          row_reference(x, r, n, std::string(c.name) == "softmax");
+      for (int64_t j = 0; j < n; ++j)
+        worst = std::max(worst, std::fabs(y.get(r * n + j) - want[size_t(j)]) /
+                                    (std::fabs(want[size_t(j)]) + 1e-3));
+    }
+    if (worst > 1e-4)
+      throw Error(std::string(c.name) + " result wrong: relative error " +
+                  fmt("%.3g", worst));
+    double ms = cuda_time_kernels(*exe, runs), gbs = c.bytes / ms / 1e6;
+    std::string launch =
+        exe->program().kernels.size() == 1
+            ? "1 kernel"
+            : std::to_string(exe->program().kernels.size()) + " kernels";
+    row(c.row_name, fmt("%.0f", gbs) + fmt(" (%.3f ms)", ms),
+        "copy " + fmt("%.0f", copy) + fmt(" (%.3f ms)", copy_ms),
+        fmt("%.2f", gbs / copy),
+        "{\"row\":\"" + std::string(c.name) + "\",\"kiln_ms\":" +
+            fmt("%.4f", ms) + ",\"kiln_gbs\":" + fmt("%.1f", gbs) +
+            ",\"copy_gbs\":" + fmt("%.1f", copy) + ",\"kernels\":\"" + launch +
+            "\",\"max_rel_error\":" + fmt("%.3g", worst) + "}");
+  }
+}
+
 void bench_elementwise(int runs) {
   const int64_t n = int64_t(1) << 26;
   std::string t = "f32[" + std::to_string(n) + "]";
@@ -260,17 +388,10 @@ void bench_elementwise(int runs) {
   exe->run({random_tensor(TensorType{DType::F32, {n}}, 4)});
   double kiln_ms = cuda_time_kernels(*exe, runs);
   size_t bytes = size_t(n) * sizeof(float);
-  void *src, *dst;
-  CHECK_CUDA(cudaMalloc(&src, bytes));
-  CHECK_CUDA(cudaMalloc(&dst, bytes));
-  double copy_ms = event_ms(runs, [&] {
-    CHECK_CUDA(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
-  });
-  cudaFree(src);
-  cudaFree(dst);
+  double copy_ms = 0;
   // Both read n floats and write n floats.
   double kiln_gbs = 2.0 * double(bytes) / kiln_ms / 1e6,
-         copy_gbs = 2.0 * double(bytes) / copy_ms / 1e6;
+         copy_gbs = bench_copy_gbs(runs, bytes, copy_ms);
   row("fused chain 2^26 f32 (GB/s)",
       fmt("%.0f", kiln_gbs) + fmt(" (%.3f ms)", kiln_ms),
       "copy " + fmt("%.0f", copy_gbs) + fmt(" (%.3f ms)", copy_ms),
@@ -347,7 +468,7 @@ int main(int argc, char **argv) try {
       only = argv[++i];
     else {
       std::fprintf(stderr, "usage: kiln_bench_gpu [--runs N] [--only "
-                           "gemm|ew|steps|tc]\n");
+                           "gemm|ew|rows|steps|tc]\n");
       return 2;
     }
   }
@@ -369,6 +490,8 @@ int main(int argc, char **argv) try {
     bench_gemm(runs);
   if (only.empty() || only == "ew")
     bench_elementwise(runs);
+  if (only.empty() || only == "rows")
+    bench_rows(runs);
   if (only.empty() || only == "steps")
     for (const char *name : {"mlp_train", "resnet18_train", "gpt_train"})
       bench_step(name, runs);
