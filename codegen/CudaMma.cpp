@@ -49,8 +49,9 @@ const char *mma_name(MmaKind k) {
   return "none";
 }
 
-CudaMmaTile choose_mma_tile(int64_t m, int64_t n) {
-  if (m >= 1024 && n >= 1024)
+CudaMmaTile choose_mma_tile(int64_t m, int64_t n, int64_t batch) {
+  constexpr int64_t kSms = 132; // an H100's SMs: fill them with big tiles
+  if ((m + 127) / 128 * ((n + 127) / 128) * batch >= kSms)
     return {128, 128, 2, 4};
   return {64, 64, 2, 2};
 }

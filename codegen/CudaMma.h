@@ -28,9 +28,9 @@ struct CudaMmaTile {
   int threads() const { return 32 * wm * wn; }
 };
 
-/// 128x128 with 8 warps (64x32 each) when M and N are at least 256, else
-/// 64x64 with 4 warps (32x32 each).
-CudaMmaTile choose_mma_tile(int64_t m, int64_t n);
+/// 128x128 with 8 warps (64x32 each) when that grid has at least 132
+/// blocks (an H100's SMs), else 64x64 with 4 warps (32x32 each).
+CudaMmaTile choose_mma_tile(int64_t m, int64_t n, int64_t batch);
 
 /// The tensor-core kind for the Gemm or Conv2d statement \p s of \p p:
 /// f16/bf16 matmul operands on sm_80 and newer; f32 (matmul or convolution)

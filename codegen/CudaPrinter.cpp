@@ -782,7 +782,7 @@ private:
         std::to_string(c.batch) + "x" + std::to_string(c.m) + "x" +
         std::to_string(c.n) + "x" + std::to_string(c.k) + ", tile ";
     if (MmaKind mk = cuda_mma_kind(p_, s, opts_); mk != MmaKind::None) {
-      CudaMmaTile t = choose_mma_tile(c.m, c.n);
+      CudaMmaTile t = choose_mma_tile(c.m, c.n, c.batch);
       l.block = t.threads();
       l.grid = (c.n + t.bn - 1) / t.bn;
       l.grid_y = (c.m + t.bm - 1) / t.bm;

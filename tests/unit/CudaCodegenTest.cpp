@@ -302,10 +302,10 @@ TEST_CASE("cuda codegen: tensor-core (mma) contractions compile with NVRTC",
   // Both tiles (64x64 with 4 warps, 128x128 with 8) of each kind, with a
   // fused epilogue, and a TF32 convolution.
   const char *kir = R"(
-func @mm(%x: T[2048,512], %w: T[512,1024], %b: T[1024], %p: T[4,100,64], %q: T[4,64,48]) -> (T[2048,1024], T[4,100,48]) {
-  %0 = matmul(%x, %w) : T[2048,1024]
-  %1 = add(%0, %b) : T[2048,1024]
-  %2 = relu(%1) : T[2048,1024]
+func @mm(%x: T[2048,512], %w: T[512,2048], %b: T[2048], %p: T[4,100,64], %q: T[4,64,48]) -> (T[2048,2048], T[4,100,48]) {
+  %0 = matmul(%x, %w) : T[2048,2048]
+  %1 = add(%0, %b) : T[2048,2048]
+  %2 = relu(%1) : T[2048,2048]
   %3 = matmul(%p, %q) : T[4,100,48]
   return %2, %3
 })";

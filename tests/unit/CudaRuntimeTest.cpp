@@ -138,11 +138,12 @@ TEST_CASE("cuda: tensor-core (mma) matmuls against the interpreter",
   if (!have_gpu())
     return;
   // The emulated programs ([cuda-emu][mma]) and one product large enough
-  // for the 128x128 tile, on the device: f16/bf16 always on tensor cores
-  // (sm_80+), f32 with allow_tf32. Tolerances as in the emulator test.
+  // for the 128x128 tile (17x9 blocks), on the device: f16/bf16 always on
+  // tensor cores (sm_80+), f32 with allow_tf32. Tolerances as in the emulator
+  // test.
   const char *big = R"(
-func @big(%x: T[1100,300], %w: T[300,1030]) -> (T[1100,1030]) {
-  %0 = matmul(%x, %w) : T[1100,1030]
+func @big(%x: T[2100,100], %w: T[100,1030]) -> (T[2100,1030]) {
+  %0 = matmul(%x, %w) : T[2100,1030]
   return %0
 })";
   for (const char *t : {"f16", "bf16", "f32"}) {
