@@ -319,25 +319,27 @@ CudaContraction cuda_gemm(const loop::Program &p, const loop::GemmDesc &g,
   // Consecutive threads walk the operand's unit-stride dimension.
   c.a_fast_k = g.a_col_stride == 1 || g.a_row_stride != 1;
   c.b_fast_k = g.b_row_stride == 1 && g.b_col_stride != 1;
-  // float4 loads when every index of a group of 4 along that dimension is
-  // a multiple of 4 (buffers are 16-byte aligned: arena offsets are
-  // multiples of 64, device allocations of 256).
+  // 16-byte loads (4 f32 or 8 f16/bf16) when every index of a group of w
+  // along that dimension is a multiple of w (buffers are 16-byte aligned:
+  // arena offsets are multiples of 64, device allocations of 256).
+  int64_t w = t == DType::F32 ? 4 : t == DType::F16 || t == DType::BF16 ? 8 : 0;
   auto aligned = [&](int buf, int64_t off, int64_t slow, int64_t extent,
                      auto stride_of) {
-    bool ok = p.buffers[size_t(buf)].dtype == DType::F32 && t == DType::F32 &&
-              off % 4 == 0 && slow % 4 == 0 && extent % 4 == 0;
+    bool ok = w > 0 && p.buffers[size_t(buf)].dtype == t && off % w == 0 &&
+              slow % w == 0 && extent % w == 0;
     for (const auto &d : g.batch)
-      ok = ok && stride_of(d) % 4 == 0;
+      ok = ok && stride_of(d) % w == 0;
     return ok;
   };
+  std::string vp = std::string("const ") + storage_type(t) + " *vp = &";
   if (aligned(g.a, g.a_offset, c.a_fast_k ? g.a_row_stride : g.a_col_stride,
               c.a_fast_k ? g.k : g.m, [](auto &d) { return d.a_stride; }) &&
       (c.a_fast_k ? g.a_col_stride : g.a_row_stride) == 1)
-    c.vec_a = "const float *vp = &" + a + ";";
+    c.vec_a = vp + a + ";";
   if (aligned(g.b, g.b_offset, c.b_fast_k ? g.b_col_stride : g.b_row_stride,
               c.b_fast_k ? g.k : g.n, [](auto &d) { return d.b_stride; }) &&
       (c.b_fast_k ? g.b_row_stride : g.b_col_stride) == 1)
-    c.vec_b = "const float *vp = &" + b + ";";
+    c.vec_b = vp + b + ";";
   for (size_t d = 0; d < g.batch.size(); ++d)
     if (g.batch[d].var >= 0)
       ep.subst[g.batch[d].var] = batch_level_index("z", g.batch_extents(), d);

@@ -46,7 +46,9 @@ struct CudaContraction {
   /// that vp[0..3] are A's next 4 elements along the fast dimension, vp is
   /// 16-byte aligned for every i, k whose fast index is a multiple of 4,
   /// and the fast extent (K or M) is a multiple of 4: the tile is loaded
-  /// with float4 loads (f32 only).
+  /// with float4 loads. For f16/bf16 operands (the tensor-core template
+  /// only: cuda_half_to_float drops them) `const kiln_u16 *vp` and 8
+  /// elements, 8 in place of 4 throughout.
   std::string vec_a;
   std::string vec_b; ///< the same for B(z, k, j)
   /// Statements that store the accumulator `acc` at (z, i, j) in range.

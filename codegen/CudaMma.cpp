@@ -78,62 +78,123 @@ MmaKind cuda_mma_kind(const loop::Program &p, const loop::Stmt &s,
 
 namespace {
 
-/// One operand's share of the staged tile: \p rows rows of kWords words,
-/// kWords * rows / nt words per thread in the registers \p regs. Word r of
-/// a thread is element e = tid + r * nt of the tile: consecutive threads
-/// take consecutive rows when \p rows_fast (B: consecutive j are adjacent
-/// in a row-major [K, N]), else consecutive words of one row (A).
+/// One operand's share of the staged tile: rows x kWords words, loaded by
+/// the threads in units of `words()` words (unit u of a thread is element
+/// e = tid + u * nt of the tile's units) into the registers `regs`, then
+/// stored into `tile`. Consecutive threads walk the operand's unit-stride
+/// dimension (CudaContraction::a_fast_k, b_fast_k), so global loads
+/// coalesce; with a vector statement (CudaContraction::vec_a, vec_b) a
+/// unit is one 16-byte load along K (4 words), or two (f16/bf16: rows at
+/// k and k + 1, interleaved into words) or one (TF32) 16-byte loads along
+/// the rows (one word of 8 or 4 rows).
 struct Operand {
   const char *tile, *regs, *row_var, *row0;
   int rows;
   int64_t row_end;
   const std::string *load; ///< sets `v` from row_var and `k`
-  bool rows_fast;
+  const std::string *vec;  ///< sets `vp` from row_var and `k`, or empty
+  bool fast_k, half;
+
+  bool vector() const { return !vec->empty(); }
+  /// Words per unit and the step between them (along the row or down it).
+  int words() const { return !vector() ? 1 : fast_k || !half ? 4 : 8; }
+  bool down() const { return vector() && !fast_k; }
+  int units(int nt) const { return rows * kWords / (words() * nt); }
+  /// `const int rr = ..., w = ...;`: unit e's first row and word.
+  std::string position() const {
+    std::string r = std::to_string(rows), kw = std::to_string(kWords);
+    if (!vector())
+      return fast_k ? "const int rr = e / " + kw + ", w = e % " + kw + ";"
+                    : "const int w = e / " + r + ", rr = e % " + r + ";";
+    if (fast_k)
+      return "const int rr = e / 4, w = e % 4 * 4;";
+    return "const int rr = e / " + kw + " * " + std::to_string(words()) +
+           ", w = e % " + kw + ";";
+  }
 };
 
-/// `const int rr = ..., w = ...;` for element `e` of \p o's tile.
-std::string position(const Operand &o) {
-  if (o.rows_fast)
-    return "const int w = e / " + std::to_string(o.rows) + ", rr = e % " +
-           std::to_string(o.rows) + ";";
-  return "const int rr = e / " + std::to_string(kWords) + ", w = e % " +
-         std::to_string(kWords) + ";";
+/// The bounds test of element (row_var, k) of \p o.
+std::string in_range(const Operand &o, const CudaContraction &c) {
+  return std::string("if (") + o.row_var + " < " + std::to_string(o.row_end) +
+         " && k < " + std::to_string(c.k) + ") {\n            ";
 }
 
-/// Loads the words of \p o's tile at k0 into its registers (zero outside
+/// One unit's vector loads into `regs[u * words + q]`.
+void fetch_vector(std::ostringstream &os, const Operand &o,
+                  const CudaContraction &c, MmaKind k) {
+  const char *word = is_half(k) ? "__float_as_uint" : "kiln_f2tf32";
+  std::string at = std::string("        ") + o.regs + "[u * " +
+                   std::to_string(o.words()) + " + ";
+  if (o.fast_k || !is_half(k)) {
+    // 8 f16/bf16 or 4 TF32 values along K (4 words), or one TF32 value of
+    // 4 rows (one word of each).
+    os << "        const kiln_ix k = k0 + w" << (is_half(k) ? " * 2" : "")
+       << ";\n        float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);\n"
+       << "        " << in_range(o, c) << *o.vec
+       << " x = KILN_LD4((const float *)vp);\n        }\n";
+    int q = 0;
+    for (const char *f : {"x", "y", "z", "w"})
+      os << at << q++ << "] = " << word << "(x." << f << ");\n";
+    return;
+  }
+  // 8 rows at k and at k + 1: word q of row r packs (k, r) low, (k + 1, r)
+  // high.
+  os << "        float4 x[2];\n"
+     << "#pragma unroll\n        for (int h = 0; h < 2; ++h) {\n"
+     << "          const kiln_ix k = k0 + 2 * w + h;\n"
+     << "          x[h] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);\n"
+     << "          " << in_range(o, c) << "  " << *o.vec
+     << " x[h] = KILN_LD4((const float *)vp);\n          }\n        }\n";
+  int q = 0;
+  for (const char *f : {"x", "y", "z", "w"}) {
+    std::string lo = std::string("__float_as_uint(x[0].") + f + ")",
+                hi = std::string("__float_as_uint(x[1].") + f + ")";
+    os << at << q << "] = (" << lo << " & 0xffffu) | (" << hi << " << 16);\n"
+       << at << q + 1 << "] = (" << lo << " >> 16) | (" << hi
+       << " & 0xffff0000u);\n";
+    q += 2;
+  }
+}
+
+/// Loads \p o's units of the tile at k0 into its registers (zero outside
 /// the operand), converted to the mma's operand format.
 void fetch(std::ostringstream &os, const Operand &o, const CudaContraction &c,
            MmaKind k, int nt) {
-  bool half = is_half(k);
-  os << "#pragma unroll\n      for (int r = 0; r < " << o.rows * kWords / nt
-     << "; ++r) {\n"
-     << "        const int e = tid + r * " << nt << ";\n"
-     << "        " << position(o) << "\n"
-     << "        const kiln_ix " << o.row_var << " = " << o.row0 << " + rr;\n"
-     << "        kiln_u32 word = 0;\n";
-  if (half)
+  os << "#pragma unroll\n      for (int u = 0; u < " << o.units(nt)
+     << "; ++u) {\n"
+     << "        const int e = tid + u * " << nt << ";\n"
+     << "        " << o.position() << "\n"
+     << "        const kiln_ix " << o.row_var << " = " << o.row0 << " + rr;\n";
+  if (o.vector()) {
+    fetch_vector(os, o, c, k);
+    os << "      }\n";
+    return;
+  }
+  os << "        kiln_u32 word = 0;\n";
+  if (is_half(k))
     os << "#pragma unroll\n        for (int h = 0; h < 2; ++h) {\n"
        << "          const kiln_ix k = k0 + 2 * w + h;\n"
        << "          kiln_u16 v = 0;\n";
   else
     os << "        {\n          const kiln_ix k = k0 + w;\n"
        << "          float v = 0;\n";
-  os << "          if (" << o.row_var << " < " << o.row_end << " && k < " << c.k
-     << ") {\n            " << *o.load << "\n          }\n";
-  if (half)
+  os << "          " << in_range(o, c) << *o.load << "\n          }\n";
+  if (is_half(k))
     os << "          word |= (kiln_u32)v << (16 * h);\n";
   else
     os << "          word = kiln_f2tf32(v);\n";
-  os << "        }\n        " << o.regs << "[r] = word;\n      }\n";
+  os << "        }\n        " << o.regs << "[u] = word;\n      }\n";
 }
 
 /// Stores \p o's registers into its shared tile.
 void put(std::ostringstream &os, const Operand &o, int nt) {
-  os << "#pragma unroll\n      for (int r = 0; r < " << o.rows * kWords / nt
-     << "; ++r) {\n"
-     << "        const int e = tid + r * " << nt << ";\n"
-     << "        " << position(o) << "\n"
-     << "        " << o.tile << "[rr][w] = " << o.regs << "[r];\n      }\n";
+  os << "#pragma unroll\n      for (int u = 0; u < " << o.units(nt)
+     << "; ++u) {\n"
+     << "        const int e = tid + u * " << nt << ";\n"
+     << "        " << o.position() << "\n"
+     << "#pragma unroll\n        for (int q = 0; q < " << o.words() << "; ++q) "
+     << o.tile << (o.down() ? "[rr + q][w]" : "[rr][w + q]") << " = " << o.regs
+     << "[u * " << o.words() << " + q];\n      }\n";
 }
 
 /// The warp's mma over the staged tile: per 8-word step, its fragments of
@@ -168,8 +229,8 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
       << "contraction " << c.name << " has an empty size";
   const int wtm = t.bm / t.wm, wtn = t.bn / t.wn;
   KILN_CHECK(wtm % 16 == 0 && wtn % 8 == 0 && t.threads() <= 1024 &&
-             t.bm * kWords % t.threads() == 0 &&
-             t.bn * kWords % t.threads() == 0)
+             t.bm * kWords % (8 * t.threads()) == 0 &&
+             t.bn * kWords % (8 * t.threads()) == 0)
       << "bad mma tile";
   const int mi = wtm / 16, ni = wtn / 8, nt = t.threads();
   // K elements per staged tile.
@@ -199,8 +260,10 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
      << "  for (kiln_ix k0 = 0; k0 < " << c.k + bk << "; k0 += " << bk
      << ") {\n"
      << "    if (k0 < " << c.k << ") {\n";
-  Operand a{"As", "ra", "i", "i0", t.bm, c.m, &c.load_a, false};
-  Operand b{"Bs", "rb", "j", "j0", t.bn, c.n, &c.load_b, true};
+  Operand a{"As", "ra",      "i",      "i0",       t.bm,
+            c.m,  &c.load_a, &c.vec_a, c.a_fast_k, is_half(k)};
+  Operand b{"Bs", "rb",      "j",      "j0",       t.bn,
+            c.n,  &c.load_b, &c.vec_b, c.b_fast_k, is_half(k)};
   fetch(os, a, c, k, nt);
   fetch(os, b, c, k, nt);
   os << "    }\n"
@@ -237,6 +300,8 @@ void cuda_half_to_float(CudaContraction &c, DType t) {
   };
   c.load_a = wrap(c.load_a);
   c.load_b = wrap(c.load_b);
+  c.vec_a.clear(); // 16-bit vectors: the SIMT template's are f32
+  c.vec_b.clear();
   c.store = "{ const float kiln_acc = " +
             std::string(t == DType::F16 ? "kiln_h2f(kiln_f2h(acc))"
                                         : "kiln_bf2f(kiln_f2bf(acc))") +

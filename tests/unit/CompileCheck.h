@@ -105,10 +105,13 @@ inline void check_normwise(const HostTensor &got, const HostTensor &want,
 /// Matmuls of dtype \p t (f16, bf16; f32 for TF32) for the tensor-core
 /// kernels: plain with a fused bias + relu, both operands transposed,
 /// batched; M, N and K not multiples of the tile (64x64, K steps of 32 f16
-/// or 16 TF32 values).
+/// or 16 TF32 values). Each operand's tile load path (CudaMma.cpp): %0's
+/// A and %3's B 16-byte loads along K, %0's and %5's B 16-byte loads along
+/// N, %5's A along M (K = 37: the last k + 1 is outside), %3's A and %4's
+/// B scalar along M/N (33, 9), %6's A scalar along K (K = 37).
 inline std::string tensor_core_programs(const std::string &t) {
   std::string r = R"(
-func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9]) -> (T[70,72], T[33,18], T[3,20,9]) {
+func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9], %e: T[37,24], %f: T[37,16], %g: T[16,37]) -> (T[70,72], T[33,18], T[3,20,9], T[24,16], T[16,16]) {
   %0 = matmul(%x, %w) : T[70,72]
   %1 = add(%0, %b) : T[70,72]
   %2 = relu(%1) : T[70,72]
@@ -116,7 +119,10 @@ func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p
   %b2 = transpose(%bt) {perm = [1, 0]} : T[24,18]
   %3 = matmul(%a2, %b2) : T[33,18]
   %4 = matmul(%p, %q) : T[3,20,9]
-  return %2, %3, %4
+  %e2 = transpose(%e) {perm = [1, 0]} : T[24,37]
+  %5 = matmul(%e2, %f) : T[24,16]
+  %6 = matmul(%g, %f) : T[16,16]
+  return %2, %3, %4, %5, %6
 })";
   for (size_t at = r.find('T'); at != std::string::npos; at = r.find('T', at))
     r.replace(at, 1, t);

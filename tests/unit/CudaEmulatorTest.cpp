@@ -90,7 +90,8 @@ TEST_CASE("cuda emulated: every reduced workload", "[.cuda-emu-full]") {
 namespace {
 
 /// Emulates the first function of \p kir under \p eo against the
-/// interpreter (fused), and returns its launch descriptions.
+/// interpreter (fused), and returns its CUDA source followed by its launch
+/// descriptions.
 std::string emulate_kir(const std::string &kir, double tol,
                         const codegen::CudaEmitOptions &eo,
                         const std::string &what) {
@@ -100,7 +101,7 @@ std::string emulate_kir(const std::string &kir, double tol,
   const Function &f = *m->functions()[0];
   codegen::CudaProgram cp =
       check_emulated(f, random_args(f, 3), true, tol, what, eo);
-  std::string launches;
+  std::string launches = cp.source;
   for (const codegen::CudaLaunch &l : cp.launches)
     launches += l.what + "\n";
   return launches;
@@ -116,6 +117,15 @@ TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
   // relative). A wrong fragment index gives errors of order one.
   codegen::CudaEmitOptions eo;
   std::string f16 = emulate_kir(tensor_core_programs("f16"), 4e-3, eo, "f16");
+  // Every tile load path (tensor_core_programs says which operand takes
+  // which): 16-byte loads along K, along the rows (two k per word for
+  // 16-bit values), scalar loads along K and along the rows.
+  for (const char *path : {"const int rr = e / 4, w = e % 4 * 4;",
+                           "const int rr = e / 16 * 8, w = e % 16;",
+                           "x[h] = KILN_LD4((const float *)vp);",
+                           "const int rr = e / 16, w = e % 16;",
+                           "const int w = e / 64, rr = e % 64;"})
+    CHECK(f16.find(path) != std::string::npos);
   CHECK(f16.find("gemm 1x70x72x40, tile 64x64, tensor cores (mma f16)") !=
         std::string::npos);
   CHECK(f16.find("gemm 3x20x9x40, tile 64x64, tensor cores (mma f16)") !=
@@ -129,6 +139,11 @@ TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
   eo.tf32 = true;
   std::string tf32 = emulate_kir(tensor_core_programs("f32"), 5e-3, eo, "tf32");
   CHECK(tf32.find("tensor cores (mma tf32)") != std::string::npos);
+  for (const char *path : {"const int rr = e / 4, w = e % 4 * 4;",
+                           "const int rr = e / 16 * 4, w = e % 16;",
+                           "const int rr = e / 16, w = e % 16;",
+                           "const int w = e / 64, rr = e % 64;"})
+    CHECK(tf32.find(path) != std::string::npos);
   // Without allow_tf32, f32 stays on the exact SIMT template.
   eo.tf32 = false;
   std::string f32 = emulate_kir(tensor_core_programs("f32"), 1e-4, eo, "f32");
