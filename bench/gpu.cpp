@@ -17,9 +17,14 @@
 ///  5. memory-bound rows over [16384, 1024] f32: softmax and layer norm
 ///     (one pass: read once, written once) and a column sum, as bandwidth
 ///     vs the copy of the same bytes (codegen/CudaRows.cpp).
-///   kiln_bench_gpu [--runs N] [--only gemm|ew|rows|steps|tc]
+///  6. the f32 gemm on each SIMT tile (KILN_CUDA_TILE), and two
+///     weight-gradient-shaped products (a resnet18 convolution, a matmul
+///     x^T dy) with kiln's split-K and unsplit, vs cuBLAS on the same
+///     M, N, K.
+///   kiln_bench_gpu [--runs N] [--only gemm|split|ew|rows|steps|tc]
 // SPDX-License-Identifier: Apache-2.0
 #include "bench/models/Models.h"
+#include "codegen/CudaPrinter.h"
 #include "frontend/Compile.h"
 #include "frontend/Train.h"
 #include "ir/Error.h"
@@ -55,6 +60,18 @@ namespace {
       throw Error(std::string(#x) + " failed: status " +                       \
                   std::to_string(int(s_)));                                    \
   } while (0)
+
+/// Sets an environment variable for a scope ("" unsets it).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char *n, const std::string &v) : name(n) {
+    if (v.empty())
+      ::unsetenv(n);
+    else
+      ::setenv(n, v.c_str(), 1);
+  }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -141,9 +158,9 @@ double spot_error(const HostTensor &a, const HostTensor &b, const HostTensor &c,
 void bench_gemm(int runs) {
   const int64_t n = 4096;
   std::string t = "f32[4096,4096]";
-  std::unique_ptr<Executable> exe =
-      compile_kir("func @gemm(%a: " + t + ", %b: " + t + ") -> (" + t +
-                  ") {\n  %c = matmul(%a, %b) : " + t + "\n  return %c\n}\n");
+  std::string kir = "func @gemm(%a: " + t + ", %b: " + t + ") -> (" + t +
+                    ") {\n  %c = matmul(%a, %b) : " + t + "\n  return %c\n}\n";
+  std::unique_ptr<Executable> exe = compile_kir(kir);
   HostTensor a = random_tensor(TensorType{DType::F32, {n, n}}, 1),
              b = random_tensor(TensorType{DType::F32, {n, n}}, 2);
   std::vector<HostTensor> c = exe->run({a, b});
@@ -182,6 +199,93 @@ void bench_gemm(int runs) {
           ",\"max_rel_err\":" + fmt("%.3g", worst) + "}");
   if (worst > 1e-4)
     throw Error("gemm result wrong: relative error " + fmt("%.3g", worst));
+  // The same product on each SIMT tile (KILN_CUDA_TILE), against the same
+  // cuBLAS time: which tile the choice should prefer on this GPU.
+  for (const char *tile : {"128x128", "128x64", "64x128", "64x64"}) {
+    ScopedEnv env("KILN_CUDA_TILE", tile);
+    std::unique_ptr<Executable> e = compile_kir(kir);
+    double w = spot_error(a, b, e->run({a, b})[0], n);
+    double ms = cuda_time_kernels(*e, runs);
+    double g = flop / ms / 1e6;
+    row(std::string("  tile ") + tile, fmt("%.0f", g) + fmt(" (%.2f ms)", ms),
+        "cuBLAS " + fmt("%.0f", bg), fmt("%.2f", g / bg),
+        std::string("{\"row\":\"gemm4096_tile_") + tile + "\",\"kiln_ms\":" +
+            fmt("%.4f", ms) + ",\"cublas_ms\":" + fmt("%.4f", blas_ms) +
+            ",\"max_rel_err\":" + fmt("%.3g", w) + "}");
+  }
+}
+
+/// A weight-gradient-shaped product (few output tiles, deep K) with
+/// kiln's split-K choice and with KILN_CUDA_SPLIT_K=1, against cuBLAS on a
+/// GEMM of the same M, N, K (contiguous operands: the convolution's im2col
+/// gather is kiln's alone; A is passed transposed, as in x^T dy). The
+/// split and unsplit results must agree to f32 rounding.
+void bench_split_k(const std::string &name, const std::string &kir, int64_t m,
+                   int64_t n, int64_t k, int runs) {
+  std::vector<HostTensor> args;
+  {
+    std::unique_ptr<Executable> probe = compile_kir(kir);
+    for (size_t i = 0; i < probe->function().params().size(); ++i)
+      args.push_back(random_tensor(probe->function().param(i)->type(), 20 + i));
+  }
+  double ms[2];
+  std::vector<HostTensor> out[2];
+  std::string launches;
+  for (int unsplit = 0; unsplit < 2; ++unsplit) {
+    ScopedEnv env("KILN_CUDA_SPLIT_K", unsplit ? "1" : "");
+    std::unique_ptr<Executable> e = compile_kir(kir);
+    out[unsplit] = e->run(args);
+    ms[unsplit] = cuda_time_kernels(*e, runs);
+    if (!unsplit) // the same choice as the executable's (f32: any arch)
+      for (const codegen::CudaLaunch &l :
+           codegen::emit_cuda(e->program(), "x").launches)
+        launches += l.what + "; ";
+  }
+  // The two orders of summation agree to f32 rounding.
+  double diff = 0, mag = 0;
+  for (int64_t i = 0; i < out[0][0].numel(); ++i) {
+    diff = std::max(diff, std::fabs(out[0][0].get(i) - out[1][0].get(i)));
+    mag = std::max(mag, std::fabs(out[1][0].get(i)));
+  }
+  float *da, *db, *dc;
+  CHECK_CUDA(cudaMalloc(&da, size_t(m * k) * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&db, size_t(k * n) * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&dc, size_t(m * n) * sizeof(float)));
+  HostTensor ha = random_tensor(TensorType{DType::F32, {m * k}}, 30),
+             hb = random_tensor(TensorType{DType::F32, {k * n}}, 31);
+  CHECK_CUDA(cudaMemcpy(da, ha.bytes(), size_t(ha.type().bytes()),
+                        cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(db, hb.bytes(), size_t(hb.type().bytes()),
+                        cudaMemcpyHostToDevice));
+  cublasHandle_t h;
+  CHECK_CUBLAS(cublasCreate(&h));
+  CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
+  const float one = 1, zero = 0;
+  // Row-major C[m,n] = A^T[m,k] B[k,n] with A stored [k,m]: column-major
+  // C^T = B^T A, i.e. (n x k, op N) times (k x m stored m x k, op T).
+  double blas_ms = event_ms(runs, [&] {
+    CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, int(n), int(m),
+                             int(k), &one, db, int(n), da, int(m), &zero, dc,
+                             int(n)));
+  });
+  cublasDestroy(h);
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  double flop = 2.0 * double(m) * double(n) * double(k);
+  double kg = flop / ms[0] / 1e6, ug = flop / ms[1] / 1e6,
+         bg = flop / blas_ms / 1e6;
+  row(name + " (GFLOP/s)", fmt("%.0f", kg) + fmt(" (unsplit %.0f)", ug),
+      "cuBLAS " + fmt("%.0f", bg) + fmt(" (%.3f ms)", blas_ms),
+      fmt("%.2f", kg / bg),
+      "{\"row\":\"" + name + "\",\"kiln_ms\":" + fmt("%.4f", ms[0]) +
+          ",\"unsplit_ms\":" + fmt("%.4f", ms[1]) + ",\"cublas_ms\":" +
+          fmt("%.4f", blas_ms) + ",\"split_vs_unsplit_rel_diff\":" +
+          fmt("%.3g", diff / std::max(mag, 1e-30)) + ",\"launches\":\"" +
+          launches + "\"}");
+  if (diff > 1e-4 * std::max(mag, 1e-30))
+    throw Error(name + ": split-K and unsplit results differ by " +
+                fmt("%.3g", diff / mag) + " relative");
 }
 
 /// gemm 4096^3 on tensor cores: \p dt f16 or bf16 (vs cublasGemmEx), or
@@ -468,7 +572,7 @@ int main(int argc, char **argv) try {
       only = argv[++i];
     else {
       std::fprintf(stderr, "usage: kiln_bench_gpu [--runs N] [--only "
-                           "gemm|ew|rows|steps|tc]\n");
+                           "gemm|split|ew|rows|steps|tc]\n");
       return 2;
     }
   }
@@ -488,6 +592,23 @@ int main(int argc, char **argv) try {
               std::string(10, '-').c_str());
   if (only.empty() || only == "gemm")
     bench_gemm(runs);
+  if (only.empty() || only == "gemm" || only == "split") {
+    // resnet18_train's first-stage weight gradient (M = 64, N = 64*3*3,
+    // K = 16*32*32) and a matmul weight gradient x^T dy.
+    bench_split_k("conv wgrad 64x576x16384",
+                  "func @wg(%x: f32[16,64,32,32], %g: f32[16,64,32,32]) -> "
+                  "(f32[64,64,3,3]) {\n  %w = conv2d_weight_grad(%x, %g) "
+                  "{kernel = [3, 3], stride = [1, 1], padding = [1, 1], "
+                  "dilation = [1, 1], groups = 1} : f32[64,64,3,3]\n  return "
+                  "%w\n}\n",
+                  64, 576, 16384, runs);
+    bench_split_k("matmul x^T dy 256x256x8192",
+                  "func @wg(%x: f32[8192,256], %g: f32[8192,256]) -> "
+                  "(f32[256,256]) {\n  %xt = transpose(%x) {perm = [1, 0]} : "
+                  "f32[256,8192]\n  %w = matmul(%xt, %g) : f32[256,256]\n  "
+                  "return %w\n}\n",
+                  256, 256, 8192, runs);
+  }
   if (only.empty() || only == "ew")
     bench_elementwise(runs);
   if (only.empty() || only == "rows")

@@ -3,9 +3,10 @@
 # The CUDA backend on a GPU machine, in one shot (issue #7): builds kiln
 # (Release) with the CUDA toolkit, runs the [cuda] tests (every primitive
 # and every reduced workload, forward and training step, on the GPU against
-# the interpreter), runs kiln_bench_gpu (gemm 4096^3 vs cuBLAS, a fused
-# elementwise chain vs the copy bandwidth, one-pass softmax and layer norm
-# and a column sum over [16384, 1024] f32 vs the copy bandwidth,
+# the interpreter), runs kiln_bench_gpu (gemm 4096^3 vs cuBLAS, also on
+# each SIMT tile; split-K weight-gradient products vs unsplit and cuBLAS; a
+# fused elementwise chain vs the copy bandwidth, one-pass softmax and layer
+# norm and a column sum over [16384, 1024] f32 vs the copy bandwidth,
 # mlp/resnet18/gpt training step
 # times, gemm 4096^3 on tensor cores: f16, bf16 and TF32 vs cuBLAS), kilnc --target cuda objects (bench/aot-cuda.sh), then NVRTC at
 # production flags for every workload, and prints a

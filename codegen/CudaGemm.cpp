@@ -35,14 +35,20 @@ CudaTile choose_cuda_tile(int64_t m, int64_t n, int64_t batch) {
                   ": expected 128x128, 128x64, 64x128 or 64x64");
   }
   // The largest tile (most reuse per shared load) whose grid still gives
-  // every SM of a large GPU (132 on an H100) a block; split-K then adds
-  // blocks along K where the grid is still small (choose_cuda_split).
+  // every SM of a large GPU (132 on an H100) a block and whose padding
+  // (rows or columns past m or n) is at most 1/8 more than 64's; split-K
+  // then adds blocks along K where the grid is still small
+  // (choose_cuda_split).
   constexpr int64_t kFill = 132;
+  auto pad_ok = [](int64_t x, int b) {
+    return (x + b - 1) / b * b * 8 <= (x + 63) / 64 * 64 * 9;
+  };
   const CudaTile tiles[] = {{128, 128, 8, 8, 8},
                             m >= n ? CudaTile{128, 64, 16, 8, 4}
                                    : CudaTile{64, 128, 16, 4, 8}};
   for (const CudaTile &t : tiles)
-    if ((m + t.bm - 1) / t.bm * ((n + t.bn - 1) / t.bn) * batch >= kFill)
+    if ((m + t.bm - 1) / t.bm * ((n + t.bn - 1) / t.bn) * batch >= kFill &&
+        pad_ok(m, t.bm) && pad_ok(n, t.bn))
       return t;
   return {64, 64, 16, 4, 4};
 }
@@ -236,7 +242,7 @@ std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
 int choose_cuda_split(const CudaContraction &c, const CudaTile &t) {
   // Two blocks of 256 threads fit an SM (registers), so 2 * 132 blocks
   // fill an H100 once; aim for two such waves.
-  constexpr int64_t kTargetBlocks = 4 * 132, kMaxSplit = 16, kMinSliceK = 512,
+  constexpr int64_t kTargetBlocks = 4 * 132, kMaxSplit = 32, kMinSliceK = 512,
                     kMaxScratch = int64_t(1) << 26;
   if (c.type != "float")
     return 1;

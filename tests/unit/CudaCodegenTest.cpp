@@ -361,3 +361,24 @@ func @mm(%x: bf16[256,128], %w: bf16[128,64]) -> (bf16[256,64]) {
   if (std::find(archs.begin(), archs.end(), 75) != archs.end())
     CHECK(nvrtc_verdict(simt.source, "sm_75", {}) == "");
 }
+
+// The contraction launches of every full-size BENCHMARKS.md workload,
+// forward and training step, with their sizes, tiles, split-K and block
+// counts (docs/cuda.md "Tile choice"): kiln_unit_tests
+// "[.cuda-gemm-launches]".
+TEST_CASE("print the full-size workloads' contraction launches",
+          "[.cuda-gemm-launches]") {
+  for (const std::string &name : models::workload_names()) {
+    models::Model m = models::build_workload(name, /*reduced=*/false, 5);
+    if (m.loss.valid())
+      train_step(*m.graph, m.loss, m.params, {optim::sgd(0.05, 0.9)});
+    codegen::CudaProgram p = cuda_program(m.graph->function());
+    std::cout << "== " << name << " (scratch " << p.scratch_bytes
+              << " bytes)\n";
+    for (const codegen::CudaLaunch &l : p.launches)
+      if (l.what.find("gemm") != std::string::npos ||
+          l.what.find("split-K") != std::string::npos)
+        std::cout << "  " << l.grid * l.grid_y * l.grid_z
+                  << " blocks: " << l.what << "\n";
+  }
+}

@@ -199,51 +199,6 @@ TEST_CASE("cuda emulated: the primitive contractions on TF32",
 
 namespace {
 
-/// The SIMT contraction template's paths (codegen/CudaGemm.cpp): float4
-/// global loads along K (A row-major, B transposed) and along M/N (A
-/// transposed, B row-major); the scalar gather where an offset (the
-/// slice), an extent (17, 19) or a stride rules float4 out, walking K or
-/// M/N; batch-broadcast A and B; M, N, K not multiples of the tile or of
-/// 4; several blocks along M and N (130x136); the fused epilogue; split-K
-/// for a plain, a batched and a convolution weight-gradient product (with
-/// the epilogue applied by the sum); a forward convolution with float4
-/// weight loads.
-const char *kGemmEdgesKir = R"(
-func @edges(%a: f32[64,36], %b: f32[36,40], %at: f32[36,20], %w: f32[24,36], %big: f32[9,37], %a3: f32[3,8,12], %b2: f32[12,16], %w2: f32[8,12], %b3: f32[3,12,16], %bias: f32[24], %c: f32[17,19], %e: f32[10,17], %p: f32[8,2048], %q: f32[2048,12], %pb: f32[12], %p2: f32[2,4,1024], %q2: f32[2,1024,8], %x: f32[2,4,24,24], %g: f32[2,8,24,24], %k: f32[8,4,3,3], %x2: f32[1,4,8,8], %m1: f32[130,20], %m2: f32[20,136]) -> (f32[64,40], f32[20,40], f32[64,24], f32[8,40], f32[3,8,16], f32[3,8,16], f32[19,10], f32[8,12], f32[2,4,8], f32[8,4,3,3], f32[1,8,8,8], f32[130,136]) {
-  %r0 = matmul(%a, %b) : f32[64,40]
-  %att = transpose(%at) {perm = [1, 0]} : f32[20,36]
-  %r1 = matmul(%att, %b) : f32[20,40]
-  %wt = transpose(%w) {perm = [1, 0]} : f32[36,24]
-  %mm = matmul(%a, %wt) : f32[64,24]
-  %mb = add(%mm, %bias) : f32[64,24]
-  %r2 = relu(%mb) : f32[64,24]
-  %s = slice(%big) {start = [1, 1], stop = [9, 37], step = [1, 1]} : f32[8,36]
-  %r3 = matmul(%s, %b) : f32[8,40]
-  %r4 = matmul(%a3, %b2) : f32[3,8,16]
-  %r5 = matmul(%w2, %b3) : f32[3,8,16]
-  %ct = transpose(%c) {perm = [1, 0]} : f32[19,17]
-  %et = transpose(%e) {perm = [1, 0]} : f32[17,10]
-  %r6 = matmul(%ct, %et) : f32[19,10]
-  %pq = matmul(%p, %q) : f32[8,12]
-  %pqb = add(%pq, %pb) : f32[8,12]
-  %r7 = relu(%pqb) : f32[8,12]
-  %r8 = matmul(%p2, %q2) : f32[2,4,8]
-  %r9 = conv2d_weight_grad(%x, %g) {kernel = [3, 3], stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[8,4,3,3]
-  %r10 = conv2d(%x2, %k) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[1,8,8,8]
-  %r11 = matmul(%m1, %m2) : f32[130,136]
-  return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9, %r10, %r11
-}
-)";
-
-/// Sets an environment variable for a scope.
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char *n, const std::string &v) : name(n) {
-    ::setenv(n, v.c_str(), 1);
-  }
-  ~ScopedEnv() { ::unsetenv(name.c_str()); }
-};
-
 size_t count(const std::string &text, const std::string &what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos;

@@ -133,6 +133,43 @@ TEST_CASE("cuda: every reduced workload, forward and training step",
   }
 }
 
+TEST_CASE("cuda: the SIMT contraction template's tiles and split-K",
+          "[cuda][cuda-gemm]") {
+  if (!have_gpu())
+    return;
+  // The emulated edge program ([cuda-emu][cuda-gemm]) with kiln's choice
+  // and with each tile, each with 3 slices of K forced on every product;
+  // one product large enough for the 128x128 tile by choice; a deep one
+  // split by choice.
+  const char *big = R"(
+func @big(%x: f32[1100,300], %w: f32[300,1030], %a: f32[8192,200], %g: f32[8192,136]) -> (f32[1100,1030], f32[200,136]) {
+  %0 = matmul(%x, %w) : f32[1100,1030]
+  %at = transpose(%a) {perm = [1, 0]} : f32[200,8192]
+  %1 = matmul(%at, %g) : f32[200,136]
+  return %0, %1
+})";
+  for (const char *kir : {kGemmEdgesKir, big}) {
+    Diagnostics diags;
+    std::unique_ptr<Module> m = parse_and_verify(kir, "gemm.kir", diags);
+    REQUIRE(m);
+    const Function &f = *m->functions()[0];
+    std::vector<HostTensor> args = random_args(f, 3);
+    std::vector<HostTensor> want = interpret(f, args);
+    for (const char *tile : {"", "128x128", "128x64", "64x128", "64x64"})
+      for (const char *split : {"", "3"}) {
+        ScopedEnv t("KILN_CUDA_TILE", tile), s("KILN_CUDA_SPLIT_K", split);
+        std::unique_ptr<Executable> exe = compile(f, cuda_options());
+        std::vector<HostTensor> got = exe->run_all(args);
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i)
+          check_normwise(got[i], want[i],
+                         "@" + f.name() + " tile '" + tile + "' split '" +
+                             split + "' result " + std::to_string(i),
+                         1e-4);
+      }
+  }
+}
+
 TEST_CASE("cuda: tensor-core (mma) matmuls against the interpreter",
           "[cuda][mma]") {
   if (!have_gpu())
