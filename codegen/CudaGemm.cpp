@@ -137,17 +137,15 @@ std::string read4(const std::string &T, const std::string &dst,
   return r + " }";
 }
 
-/// Whether the loads read the batch index z (NVRTC warns of an unused
-/// variable unless it is initialized from a builtin alone).
-bool uses_z(const CudaContraction &c) {
+} // namespace
+
+bool contraction_uses_z(const CudaContraction &c) {
   static const std::regex z("\\bz\\b");
   for (const std::string *t : {&c.load_a, &c.load_b, &c.vec_a, &c.vec_b})
     if (std::regex_search(*t, z))
       return true;
   return false;
 }
-
-} // namespace
 
 std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
                                   int split) {
@@ -178,8 +176,9 @@ std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
      << "  __shared__ __align__(16) " << T << " Bs[2][" << t.bk << "]["
      << t.bn + kPad << "];\n";
   if (split > 1)
-    os << (uses_z(c) ? "  const kiln_ix z = blockIdx.z / " + s(split) + ";\n"
-                     : "")
+    os << (contraction_uses_z(c)
+               ? "  const kiln_ix z = blockIdx.z / " + s(split) + ";\n"
+               : "")
        << "  const int slice = blockIdx.z % " << split << ", kt0 = slice * "
        << tiles << " / " << split << ", kt1 = (slice + 1) * " << tiles << " / "
        << split << ";\n";

@@ -64,6 +64,10 @@ struct CudaContraction {
 std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
                                   int split = 1);
 
+/// Whether \p c's loads read the batch index z (NVRTC warns of an unused
+/// variable unless it is initialized from a builtin alone).
+bool contraction_uses_z(const CudaContraction &c);
+
 /// How many slices split-K cuts K into for \p c with tile \p t: 1 unless
 /// the grid has fewer blocks than two waves of a large GPU and each slice
 /// keeps at least 8 tiles of K (docs/cuda.md "Split-K").

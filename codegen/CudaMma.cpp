@@ -222,8 +222,10 @@ void multiply(std::ostringstream &os, MmaKind k, int mi, int ni) {
 
 } // namespace
 
+int mma_tile_k(MmaKind k) { return is_half(k) ? 2 * kWords : kWords; }
+
 std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
-                          const CudaMmaTile &t) {
+                          const CudaMmaTile &t, int split) {
   KILN_CHECK(k != MmaKind::None) << "emit_cuda_mma without an mma kind";
   KILN_CHECK(c.m > 0 && c.n > 0 && c.k > 0 && c.batch > 0)
       << "contraction " << c.name << " has an empty size";
@@ -232,16 +234,29 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
              t.bm * kWords % (8 * t.threads()) == 0 &&
              t.bn * kWords % (8 * t.threads()) == 0)
       << "bad mma tile";
+  KILN_CHECK(split >= 1) << "split-K of " << split;
   const int mi = wtm / 16, ni = wtn / 8, nt = t.threads();
-  // K elements per staged tile.
-  const int bk = is_half(k) ? 2 * kWords : kWords;
+  const int bk = mma_tile_k(k);
+  const int64_t tiles = (c.k + bk - 1) / bk;
   std::ostringstream os;
   os << "extern \"C\" __global__ void __launch_bounds__(" << nt << ") "
-     << c.name << "(" << c.params << ") {\n"
+     << c.name << "(" << c.params
+     << (split > 1 ? ", float *__restrict__ kiln_part" : "") << ") {\n"
      << "  __shared__ kiln_u32 As[" << t.bm << "][" << kLd << "];\n"
-     << "  __shared__ kiln_u32 Bs[" << t.bn << "][" << kLd << "];\n"
-     << "  const kiln_ix z = blockIdx.z;\n"
-     << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
+     << "  __shared__ kiln_u32 Bs[" << t.bn << "][" << kLd << "];\n";
+  // With split-K, block z * split + s multiplies the K tiles of slice s
+  // (the SIMT template's slices) and writes its partial tile.
+  if (split > 1)
+    os << (contraction_uses_z(c) ? "  const kiln_ix z = blockIdx.z / " +
+                                       std::to_string(split) + ";\n"
+                                 : "")
+       << "  const int slice = blockIdx.z % " << split << ";\n"
+       << "  const kiln_ix kb = (kiln_ix)(slice * " << tiles << " / " << split
+       << ") * " << bk << ", ke = (kiln_ix)((slice + 1) * " << tiles << " / "
+       << split << ") * " << bk << ";\n";
+  else
+    os << "  const kiln_ix z = blockIdx.z, kb = 0, ke = " << c.k << ";\n";
+  os << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
      << " t = tid & 3;\n"
      << "  const int wm = warp / " << t.wn << " * " << wtm << ", wn = warp % "
      << t.wn << " * " << wtn << ";\n"
@@ -257,9 +272,9 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
      // One pass per K tile plus one: pass p loads tile p into registers
      // (its global loads in flight) while the warps multiply tile p - 1
      // from shared memory, then stores it there.
-     << "  for (kiln_ix k0 = 0; k0 < " << c.k + bk << "; k0 += " << bk
+     << "  for (kiln_ix k0 = kb; k0 < ke + " << bk << "; k0 += " << bk
      << ") {\n"
-     << "    if (k0 < " << c.k << ") {\n";
+     << "    if (k0 < ke) {\n";
   Operand a{"As", "ra",      "i",      "i0",       t.bm,
             c.m,  &c.load_a, &c.vec_a, c.a_fast_k, is_half(k)};
   Operand b{"Bs", "rb",      "j",      "j0",       t.bn,
@@ -267,24 +282,26 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
   fetch(os, a, c, k, nt);
   fetch(os, b, c, k, nt);
   os << "    }\n"
-     << "    if (k0 > 0) {\n";
+     << "    if (k0 > kb) {\n";
   multiply(os, k, mi, ni);
   os << "    }\n    __syncthreads();\n"
-     << "    if (k0 < " << c.k << ") {\n";
+     << "    if (k0 < ke) {\n";
   put(os, a, nt);
   put(os, b, nt);
   os << "    }\n    __syncthreads();\n  }\n";
-  const char *round = k == MmaKind::F16    ? "kiln_h2f(kiln_f2h("
-                      : k == MmaKind::BF16 ? "kiln_bf2f(kiln_f2bf("
-                                           : "((";
   os << "#pragma unroll\n  for (int x = 0; x < " << mi << "; ++x)\n"
      << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
      << "#pragma unroll\n      for (int q = 0; q < 4; ++q) {\n"
      << "        const kiln_ix i = i0 + wm + x * 16 + g + (q >> 1) * 8, j = j0 "
         "+ wn + y * 8 + 2 * t + (q & 1);\n"
-     << "        if (i < " << c.m << " && j < " << c.n << ") {\n"
-     << "          const float acc = " << round << "accs[x][y][q]));\n"
-     << "          " << c.store << "\n        }\n      }\n}\n\n";
+     << "        if (i < " << c.m << " && j < " << c.n << ") {\n";
+  if (split > 1)
+    os << "          kiln_part[((kiln_ix)blockIdx.z * " << c.m << " + i) * "
+       << c.n << " + j] = accs[x][y][q];\n";
+  else
+    os << "          const float acc = accs[x][y][q];\n          " << c.store
+       << "\n";
+  os << "        }\n      }\n}\n\n";
   return os.str();
 }
 
@@ -302,6 +319,12 @@ void cuda_half_to_float(CudaContraction &c, DType t) {
   c.load_b = wrap(c.load_b);
   c.vec_a.clear(); // 16-bit vectors: the SIMT template's are f32
   c.vec_b.clear();
+  cuda_round_acc(c, t);
+}
+
+void cuda_round_acc(CudaContraction &c, DType t) {
+  KILN_CHECK(t == DType::F16 || t == DType::BF16)
+      << "cuda_round_acc to " << dtype_name(t);
   c.store = "{ const float kiln_acc = " +
             std::string(t == DType::F16 ? "kiln_h2f(kiln_f2h(acc))"
                                         : "kiln_bf2f(kiln_f2bf(acc))") +

@@ -38,13 +38,21 @@ CudaMmaTile choose_mma_tile(int64_t m, int64_t n, int64_t batch);
 MmaKind cuda_mma_kind(const loop::Program &p, const loop::Stmt &s,
                       const CudaEmitOptions &o);
 
+/// K elements per staged tile: 32 f16/bf16, 16 TF32.
+int mma_tile_k(MmaKind k);
+
 /// The `extern "C" __global__` kernel of \p c on tensor cores: its loads
-/// set `v` to an operand's f16/bf16 bits (F16, BF16) or f32 value (TF32);
-/// its store sees `acc` (for F16/BF16 rounded to that type, as the CPU's
-/// loop nest rounds the f32 sum). Launch: grid (ceil(n/bn), ceil(m/bm),
-/// batch), t.threads() threads.
+/// set `v` (`vp`: vec_a, vec_b) to an operand's f16/bf16 bits (F16, BF16)
+/// or f32 value (TF32); its store sees the f32 sum as `acc` (F16/BF16:
+/// cuda_round_acc first, as the CPU's loop nest rounds the sum). Launch:
+/// grid (ceil(n/bn), ceil(m/bm), batch * split), t.threads() threads;
+/// split-K (\p split > 1) as emit_cuda_contraction's: partial tiles to
+/// `kiln_part`, stored by emit_cuda_split_sum's kernel.
 std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
-                          const CudaMmaTile &t);
+                          const CudaMmaTile &t, int split = 1);
+
+/// Makes \p c's store see `acc` rounded to \p t (f16 or bf16) first.
+void cuda_round_acc(CudaContraction &c, DType t);
 
 /// Adapts the contraction of an f16/bf16 Gemm (loads of raw 16-bit
 /// values) to the f32 SIMT template, for GPUs without bf16/f16 mma: the

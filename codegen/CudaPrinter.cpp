@@ -782,16 +782,19 @@ private:
         std::to_string(c.batch) + "x" + std::to_string(c.m) + "x" +
         std::to_string(c.n) + "x" + std::to_string(c.k) + ", tile ";
     if (MmaKind mk = cuda_mma_kind(p_, s, opts_); mk != MmaKind::None) {
+      if (mk != MmaKind::TF32) // the f32 sum rounded, as on the CPU
+        cuda_round_acc(c, p_.buffers[size_t(s.gemm->c)].dtype);
       CudaMmaTile t = choose_mma_tile(c.m, c.n, c.batch);
+      int split = choose_cuda_split(c, {t.bm, t.bn, mma_tile_k(mk), 1, 1});
       l.block = t.threads();
       l.grid = (c.n + t.bn - 1) / t.bn;
       l.grid_y = (c.m + t.bm - 1) / t.bm;
-      l.grid_z = c.batch;
+      l.grid_z = c.batch * split;
       l.what = what + std::to_string(t.bm) + "x" + std::to_string(t.bn) +
                ", tensor cores (mma " + mma_name(mk) + ")";
       uses_mma_ = true;
-      pending_ = std::move(l);
-      return close_kernel(emit_cuda_mma(c, mk, t));
+      return launch_contraction(c, std::move(l), split,
+                                emit_cuda_mma(c, mk, t, split));
     }
     if (s.op == StmtOp::Gemm) { // f16/bf16 without tensor cores: f32 SIMT
       DType at = p_.buffers[size_t(s.gemm->a)].dtype;
@@ -806,12 +809,19 @@ private:
     l.grid_z = c.batch * split;
     l.what = what + std::to_string(t.bm) + "x" + std::to_string(t.bn) + "x" +
              std::to_string(t.bk);
+    launch_contraction(c, std::move(l), split,
+                       emit_cuda_contraction(c, t, split));
+  }
+
+  /// Records launch \p l of the contraction kernel \p text; with split-K,
+  /// also its scratch area and the launch of the kernel that sums the
+  /// partial tiles in slice order and stores.
+  void launch_contraction(const CudaContraction &c, CudaLaunch l, int split,
+                          const std::string &text) {
     if (split == 1) {
       pending_ = std::move(l);
-      return close_kernel(emit_cuda_contraction(c, t));
+      return close_kernel(text);
     }
-    // Split-K: the partial tiles go to the scratch area, a second launch
-    // sums them in slice order and stores.
     int scratch = int(p_.buffers.size());
     l.buffers.push_back(scratch);
     l.what += ", split-K " + std::to_string(split);
@@ -819,7 +829,7 @@ private:
                                                   int64_t(sizeof(float)));
     CudaLaunch sum = l;
     pending_ = std::move(l);
-    close_kernel(emit_cuda_contraction(c, t, split));
+    close_kernel(text);
     int64_t total = c.batch * c.m * c.n;
     sum.block = 256;
     sum.grid = std::min((total + 255) / 256, kMaxGrid);

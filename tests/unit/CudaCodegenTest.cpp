@@ -312,13 +312,15 @@ func @mm(%x: T[2048,512], %w: T[512,2048], %b: T[2048], %p: T[4,100,64], %q: T[4
   codegen::CudaEmitOptions tf32;
   tf32.tf32 = true;
   std::vector<std::pair<std::string, codegen::CudaProgram>> programs;
-  for (const char *t : {"f16", "bf16", "f32"}) {
-    std::string text = kir;
-    for (size_t at = text.find('T'); at != std::string::npos;
-         at = text.find('T', at))
-      text.replace(at, 1, t);
-    programs.emplace_back(t, cuda_program(text, tf32));
-  }
+  // \p kir with its element type T replaced by \p t.
+  auto typed = [](std::string kir, const char *t) {
+    for (size_t at = kir.find('T'); at != std::string::npos;
+         at = kir.find('T', at))
+      kir.replace(at, 1, t);
+    return kir;
+  };
+  for (const char *t : {"f16", "bf16", "f32"})
+    programs.emplace_back(t, cuda_program(typed(kir, t), tf32));
   programs.emplace_back("conv", cuda_program(R"(
 func @conv(%x: f32[8,64,28,28], %w: f32[64,64,3,3]) -> (f32[8,64,28,28]) {
   %c = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[8,64,28,28]
@@ -326,8 +328,22 @@ func @conv(%x: f32[8,64,28,28], %w: f32[64,64,3,3]) -> (f32[8,64,28,28]) {
   return %y
 })",
                                              tf32));
+  // Split-K (one 64x64 block, 4096 deep: 8 slices) for f16 and TF32.
+  for (const char *t : {"f16", "f32"})
+    programs.emplace_back(std::string("split ") + t, cuda_program(typed(R"(
+func @sk(%x: T[64,4096], %w: T[4096,64]) -> (T[64,64]) {
+  %0 = matmul(%x, %w) : T[64,64]
+  return %0
+})",
+                                                                        t),
+                                                                  tf32));
   for (const auto &[name, p] : programs) {
     INFO(name);
+    if (name.rfind("split", 0) == 0) {
+      CHECK(count_launches(p, "tensor cores (mma ") == 1);
+      CHECK(count_launches(p, "split-K 8") == 1);
+      continue;
+    }
     CHECK(count_launches(p, "tensor cores (mma ") == p.launches.size());
     CHECK(p.source.find("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32") !=
           std::string::npos);

@@ -239,3 +239,33 @@ TEST_CASE("cuda emulated: the contraction template's paths and tiles",
     CHECK(count(cp.source, "v = p1[38 + i * 37 + k * 1];") == 1);
   }
 }
+
+TEST_CASE("cuda emulated: split-K on tensor cores", "[cuda-emu][mma]") {
+  // Three slices of K (4 tiles of 32 f16, 7 of 16 TF32 values), plain and
+  // batched (the loads read z), with a fused bias + relu and, for f16, the
+  // sum rounded before it by the summing kernel.
+  ScopedEnv split("KILN_CUDA_SPLIT_K", "3");
+  const char *kir = R"(
+func @sk(%x: T[40,100], %w: T[100,24], %b: T[24], %p: T[2,20,100], %q: T[2,100,9]) -> (T[40,24], T[2,20,9]) {
+  %0 = matmul(%x, %w) : T[40,24]
+  %1 = add(%0, %b) : T[40,24]
+  %2 = relu(%1) : T[40,24]
+  %3 = matmul(%p, %q) : T[2,20,9]
+  return %2, %3
+})";
+  for (const char *t : {"f16", "f32"}) {
+    std::string text = kir;
+    for (size_t at = text.find('T'); at != std::string::npos;
+         at = text.find('T', at))
+      text.replace(at, 1, t);
+    codegen::CudaEmitOptions eo;
+    eo.tf32 = true;
+    std::string got = emulate_kir(text, std::string(t) == "f16" ? 4e-3 : 5e-3,
+                                  eo, std::string(t) + " split-K");
+    INFO(got.substr(got.rfind("/* generated")));
+    CHECK(got.find(std::string("tensor cores (mma ") +
+                   (std::string(t) == "f16" ? "f16" : "tf32") +
+                   "), split-K 3") != std::string::npos);
+    CHECK(got.find("split-K sum of 3 slices") != std::string::npos);
+  }
+}
