@@ -104,6 +104,14 @@ inline void check_normwise(const HostTensor &got, const HostTensor &want,
   CHECK(worst / std::max(scale, 1e-2) <= tol);
 }
 
+/// \p kir with every `T` (its element type) replaced by \p t.
+inline std::string with_dtype(std::string kir, const std::string &t) {
+  for (size_t at = kir.find('T'); at != std::string::npos;
+       at = kir.find('T', at))
+    kir.replace(at, 1, t);
+  return kir;
+}
+
 /// Matmuls of dtype \p t (f16, bf16; f32 for TF32) for the tensor-core
 /// kernels: plain with a fused bias + relu, both operands transposed,
 /// batched; M, N and K not multiples of the tile (64x64, K steps of 32 f16
@@ -112,7 +120,7 @@ inline void check_normwise(const HostTensor &got, const HostTensor &want,
 /// N, %5's A along M (K = 37: the last k + 1 is outside), %3's A and %4's
 /// B scalar along M/N (33, 9), %6's A scalar along K (K = 37).
 inline std::string tensor_core_programs(const std::string &t) {
-  std::string r = R"(
+  const char *r = R"(
 func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9], %e: T[37,24], %f: T[37,16], %g: T[16,37]) -> (T[70,72], T[33,18], T[3,20,9], T[24,16], T[16,16]) {
   %0 = matmul(%x, %w) : T[70,72]
   %1 = add(%0, %b) : T[70,72]
@@ -126,9 +134,7 @@ func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p
   %6 = matmul(%g, %f) : T[16,16]
   return %2, %3, %4, %5, %6
 })";
-  for (size_t at = r.find('T'); at != std::string::npos; at = r.find('T', at))
-    r.replace(at, 1, t);
-  return r;
+  return with_dtype(r, t);
 }
 
 /// Compiles every function of \p text and compares it to the interpreter.

@@ -5,8 +5,8 @@
 /// (one translation unit per program) and compiled by NVRTC for sm_80 and
 /// sm_90 with no error and no warning.
 // SPDX-License-Identifier: Apache-2.0
+#include "CompileCheck.h"
 #include "CudaEmulator.h"
-#include "TestUtil.h"
 
 #include "bench/models/Models.h"
 #include "codegen/CudaPrinter.h"
@@ -312,15 +312,8 @@ func @mm(%x: T[2048,512], %w: T[512,2048], %b: T[2048], %p: T[4,100,64], %q: T[4
   codegen::CudaEmitOptions tf32;
   tf32.tf32 = true;
   std::vector<std::pair<std::string, codegen::CudaProgram>> programs;
-  // \p kir with its element type T replaced by \p t.
-  auto typed = [](std::string kir, const char *t) {
-    for (size_t at = kir.find('T'); at != std::string::npos;
-         at = kir.find('T', at))
-      kir.replace(at, 1, t);
-    return kir;
-  };
   for (const char *t : {"f16", "bf16", "f32"})
-    programs.emplace_back(t, cuda_program(typed(kir, t), tf32));
+    programs.emplace_back(t, cuda_program(test::with_dtype(kir, t), tf32));
   programs.emplace_back("conv", cuda_program(R"(
 func @conv(%x: f32[8,64,28,28], %w: f32[64,64,3,3]) -> (f32[8,64,28,28]) {
   %c = conv2d(%x, %w) {stride = [1, 1], padding = [1, 1], dilation = [1, 1], groups = 1} : f32[8,64,28,28]
@@ -330,13 +323,14 @@ func @conv(%x: f32[8,64,28,28], %w: f32[64,64,3,3]) -> (f32[8,64,28,28]) {
                                              tf32));
   // Split-K (one 64x64 block, 4096 deep: 8 slices) for f16 and TF32.
   for (const char *t : {"f16", "f32"})
-    programs.emplace_back(std::string("split ") + t, cuda_program(typed(R"(
+    programs.emplace_back(std::string("split ") + t,
+                          cuda_program(test::with_dtype(R"(
 func @sk(%x: T[64,4096], %w: T[4096,64]) -> (T[64,64]) {
   %0 = matmul(%x, %w) : T[64,64]
   return %0
 })",
-                                                                        t),
-                                                                  tf32));
+                                                        t),
+                                       tf32));
   for (const auto &[name, p] : programs) {
     INFO(name);
     if (name.rfind("split", 0) == 0) {

@@ -254,10 +254,7 @@ func @sk(%x: T[40,100], %w: T[100,24], %b: T[24], %p: T[2,20,100], %q: T[2,100,9
   return %2, %3
 })";
   for (const char *t : {"f16", "f32"}) {
-    std::string text = kir;
-    for (size_t at = text.find('T'); at != std::string::npos;
-         at = text.find('T', at))
-      text.replace(at, 1, t);
+    std::string text = with_dtype(kir, t);
     codegen::CudaEmitOptions eo;
     eo.tf32 = true;
     std::string got = emulate_kir(text, std::string(t) == "f16" ? 4e-3 : 5e-3,

@@ -184,10 +184,7 @@ func @big(%x: T[2100,100], %w: T[100,1030]) -> (T[2100,1030]) {
   return %0
 })";
   for (const char *t : {"f16", "bf16", "f32"}) {
-    std::string bigt = big;
-    for (size_t at = bigt.find('T'); at != std::string::npos;
-         at = bigt.find('T', at))
-      bigt.replace(at, 1, t);
+    std::string bigt = with_dtype(big, t);
     for (const std::string &kir : {tensor_core_programs(t), bigt}) {
       Diagnostics diags;
       std::unique_ptr<Module> m = parse_and_verify(kir, "mma.kir", diags);
