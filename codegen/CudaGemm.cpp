@@ -245,21 +245,21 @@ int choose_cuda_split(const CudaContraction &c, const CudaTile &t) {
                     kMaxScratch = int64_t(1) << 26;
   if (c.type != "float")
     return 1;
+  int64_t blocks =
+      (c.m + t.bm - 1) / t.bm * ((c.n + t.bn - 1) / t.bn) * c.batch;
+  int64_t tiles = (c.k + t.bk - 1) / t.bk;
+  int64_t split = std::min({(kTargetBlocks + blocks - 1) / blocks, kMaxSplit,
+                            tiles * t.bk / kMinSliceK});
   if (const char *env = std::getenv("KILN_CUDA_SPLIT_K"); env && *env) {
     char *end = nullptr;
     long v = std::strtol(env, &end, 10);
     if (*end || v < 1 || v > 64)
       throw Error(std::string("KILN_CUDA_SPLIT_K=") + env +
                   ": expected a slice count from 1 to 64");
-    // Never more slices than tiles of K, nor past grid z's limit.
-    return int(std::max<int64_t>(
-        1, std::min({int64_t(v), (c.k + t.bk - 1) / t.bk, 65535 / c.batch})));
+    split = std::min<int64_t>(v, tiles); // every slice at least one tile
   }
-  int64_t blocks =
-      (c.m + t.bm - 1) / t.bm * ((c.n + t.bn - 1) / t.bn) * c.batch;
-  int64_t tiles = (c.k + t.bk - 1) / t.bk;
-  int64_t split = std::min({(kTargetBlocks + blocks - 1) / blocks, kMaxSplit,
-                            tiles * t.bk / kMinSliceK, 65535 / c.batch});
+  // Grid z's limit, and the scratch's (which keeps its indices in 32 bits).
+  split = std::min<int64_t>(split, 65535 / c.batch);
   while (split > 1 && split * c.batch * c.m * c.n > kMaxScratch)
     --split;
   return int(std::max<int64_t>(split, 1));

@@ -13,9 +13,7 @@
 #include "ir/Parser.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <random>
-#include <string>
 
 namespace kiln::test {
 
@@ -348,17 +346,6 @@ func @edges(%a: f32[64,36], %b: f32[36,40], %at: f32[36,20], %w: f32[24,36], %bi
   return %r0, %r1, %r2, %r3, %r4, %r5, %r6, %r7, %r8, %r9, %r10, %r11
 }
 )";
-
-/// Sets an environment variable for a scope.
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char *n, const std::string &v) : name(n) {
-    ::setenv(n, v.c_str(), 1);
-  }
-  ScopedEnv(const ScopedEnv &) = delete;
-  ScopedEnv &operator=(const ScopedEnv &) = delete;
-  ~ScopedEnv() { ::unsetenv(name.c_str()); }
-};
 
 /// Every primitive program above, by name.
 inline const std::vector<std::pair<const char *, const char *>> &

@@ -372,6 +372,39 @@ func @mm(%x: bf16[256,128], %w: bf16[128,64]) -> (bf16[256,64]) {
     CHECK(nvrtc_verdict(simt.source, "sm_75", {}) == "");
 }
 
+TEST_CASE("cuda codegen: the tile and split-K overrides",
+          "[cuda-codegen][cuda-gemm]") {
+  const char *kir = R"(
+func @wg(%x: f32[64,8192], %g: f32[8192,64]) -> (f32[64,64]) {
+  %0 = matmul(%x, %g) : f32[64,64]
+  return %0
+})";
+  {
+    test::ScopedEnv t("KILN_CUDA_TILE", "128x64"), s("KILN_CUDA_SPLIT_K", "5");
+    codegen::CudaProgram p = cuda_program(kir);
+    REQUIRE(p.launches.size() == 2);
+    CHECK(p.launches[0].what.find("tile 128x64x16, split-K 5") !=
+          std::string::npos);
+    CHECK(p.scratch_bytes == 5 * 64 * 64 * 4);
+  }
+  {
+    test::ScopedEnv s("KILN_CUDA_SPLIT_K", "1");
+    CHECK(cuda_program(kir).launches.size() == 1);
+  }
+  {
+    test::ScopedEnv t("KILN_CUDA_TILE", "96x96");
+    CHECK_THROWS_WITH(cuda_program(kir),
+                      Catch::Contains("KILN_CUDA_TILE=96x96: expected "
+                                      "128x128, 128x64, 64x128 or 64x64"));
+  }
+  {
+    test::ScopedEnv s("KILN_CUDA_SPLIT_K", "0");
+    CHECK_THROWS_WITH(cuda_program(kir),
+                      Catch::Contains("KILN_CUDA_SPLIT_K=0: expected a slice "
+                                      "count from 1 to 64"));
+  }
+}
+
 // The contraction launches of every full-size BENCHMARKS.md workload,
 // forward and training step, with their sizes, tiles, split-K and block
 // counts (docs/cuda.md "Tile choice"): kiln_unit_tests

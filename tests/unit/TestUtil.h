@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -90,5 +91,16 @@ inline void check_values(const HostTensor &t, const std::vector<double> &expect,
                         Catch::Matchers::WithinAbs(want, abs));
   }
 }
+
+/// Sets an environment variable for a scope.
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char *n, const std::string &v) : name(n) {
+    ::setenv(n, v.c_str(), 1);
+  }
+  ScopedEnv(const ScopedEnv &) = delete;
+  ScopedEnv &operator=(const ScopedEnv &) = delete;
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
 
 } // namespace kiln::test
