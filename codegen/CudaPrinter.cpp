@@ -373,7 +373,8 @@ private:
   /// and its variables v0, v1, ... in order of appearance, so identical
   /// statements print identically, and opens `extern "C" __global__ void
   /// KILN_KERNEL(params) {`.
-  void open_kernel(const Stmts &body, int threads, CudaLaunch l) {
+  void open_kernel(const Stmts &body, int threads, CudaLaunch l,
+                   const std::string &scratch = "") {
     std::set<int> bufs;
     Facts f = facts(body);
     bufs.insert(f.loads.begin(), f.loads.end());
@@ -381,8 +382,13 @@ private:
     l.block = threads;
     l.buffers.assign(bufs.begin(), bufs.end());
     name_locals(l.buffers, body);
+    std::string ps = params(l.buffers);
+    if (!scratch.empty()) { // the scratch area: buffer index buffers.size()
+      ps = (l.buffers.empty() ? "" : ps + ", ") + scratch + " kiln_scratch";
+      l.buffers.push_back(int(p_.buffers.size()));
+    }
     os_ << "extern \"C\" __global__ void __launch_bounds__(" << threads << ") "
-        << kPlaceholder << "(" << params(l.buffers) << ") {\n";
+        << kPlaceholder << "(" << ps << ") {\n";
     pending_ = std::move(l);
   }
 
@@ -471,6 +477,8 @@ private:
     if (block_rows && n >= 8 &&
         columns_contiguous(rows.back()->var, body, split_flags(body)))
       return column_kernel(rows, body);
+    if (block_rows && split_rows(rows, body))
+      return;
     CudaLaunch l;
     l.what = block_rows ? "block per row" : "thread per row";
     l.what += ", " + std::to_string(n) + " rows";
@@ -636,6 +644,112 @@ private:
     columns_ = false;
     os_ << "  }\n}\n\n";
     close_kernel(os_.str());
+  }
+
+  /// A block-per-row kernel with few long rows whose body is one reduction
+  /// between uniform statements (batch-norm statistics: 64 channels of
+  /// N*H*W elements): one block per row would leave most SMs idle, so the
+  /// rows are split into S slices, a block per (row, slice) reduces its
+  /// slice into the scratch area, and a thread per row combines the S
+  /// partial results in slice order and runs the statements after the
+  /// reduction. False (nothing printed) when \p body is not of that form.
+  bool split_rows(const std::vector<const Stmt *> &rows, const Stmts &body) {
+    int64_t n = trip_count(rows);
+    std::map<int, ExprPtr> fresh;
+    size_t at = body.size(); // the reduction
+    for (size_t i = 0; i < body.size(); ++i) {
+      Coop c = classify(body[i], fresh);
+      if (c == Coop::Split || c == Coop::No ||
+          (c == Coop::Reduce && at != body.size()) ||
+          (c == Coop::Leader && at == body.size()))
+        return false;
+      if (c == Coop::Reduce)
+        at = i;
+    }
+    if (at == body.size() || n >= 256)
+      return false;
+    std::vector<const Stmt *> chain = perfect_chain(body[at]);
+    int64_t len = trip_count(chain);
+    int64_t slices = std::min((512 + n - 1) / n, len / 1024);
+    std::vector<const Stmt *> accs;
+    for (const StmtPtr &x : chain.back()->body)
+      if (x->op == StmtOp::Assign)
+        accs.push_back(x.get());
+    DType t = p_.var_types[size_t(accs[0]->var)];
+    for (const Stmt *a : accs)
+      if (p_.var_types[size_t(a->var)] != t)
+        return false;
+    if (slices < 2)
+      return false;
+    int64_t chunk = (len + slices - 1) / slices, na = int64_t(accs.size());
+    std::string ty = compute_type(t);
+    auto functor = [](Op op) {
+      return op == Op::Add   ? "kiln_sum()"
+             : op == Op::Max ? "kiln_maxop()"
+                             : "kiln_minop()";
+    };
+    // Stage 1: a block per (row, slice).
+    CudaLaunch l;
+    l.what = "block per row slice, " + std::to_string(n) + " rows x " +
+             std::to_string(slices) + " slices of " + std::to_string(chunk) +
+             " (split rows, partial results to scratch)";
+    l.grid = std::min(n * slices, kMaxGrid);
+    open_kernel(body, 256, l, ty + " *__restrict__");
+    os_ << "  for (kiln_ix kiln_p = (kiln_ix)blockIdx.x; kiln_p < "
+        << n * slices << "; kiln_p += (kiln_ix)gridDim.x) {\n"
+        << "    const kiln_ix kiln_s = kiln_p % " << slices << ";\n";
+    if (!rows.empty())
+      os_ << "    const kiln_ix kiln_row = kiln_p / " << slices << ";\n";
+    unflatten(rows, "kiln_row", "    ");
+    for (size_t i = 0; i < at; ++i)
+      print(body[i], 2);
+    os_ << "    for (kiln_ix kiln_t = kiln_s * " << chunk
+        << " + threadIdx.x; kiln_t < (kiln_s + 1) * " << chunk
+        << " && kiln_t < " << len << "; kiln_t += blockDim.x) {\n";
+    unflatten(chain, "kiln_t", "      ");
+    for (const StmtPtr &x : chain.back()->body)
+      print(x, 3);
+    os_ << "    }\n";
+    for (int64_t a = 0; a < na; ++a) {
+      std::string v = ep_.var(accs[size_t(a)]->var);
+      os_ << "    " << v << " = kiln_block_reduce(" << v << ", "
+          << functor(reduction_op(*accs[size_t(a)])) << ");\n";
+    }
+    os_ << "    if (threadIdx.x == 0) {\n";
+    for (int64_t a = 0; a < na; ++a)
+      os_ << "      kiln_scratch[kiln_p * " << na << " + " << a
+          << "] = " << ep_.var(accs[size_t(a)]->var) << ";\n";
+    os_ << "    }\n  }\n}\n\n";
+    close_kernel(os_.str());
+    scratch_bytes_ =
+        std::max(scratch_bytes_, n * slices * na * int64_t(dtype_size(t)));
+    // Stage 2: a thread per row combines the slices in order.
+    Stmts rest(body.begin(), body.begin() + long(at));
+    rest.insert(rest.end(), body.begin() + long(at) + 1, body.end());
+    CudaLaunch c;
+    c.what = "thread per row, " + std::to_string(n) + " rows (combines " +
+             std::to_string(slices) + " slices)";
+    c.grid = (n + 255) / 256;
+    open_kernel(rest, 256, c, "const " + ty + " *__restrict__");
+    os_ << "  for (kiln_ix kiln_row = (kiln_ix)blockIdx.x * blockDim.x + "
+           "threadIdx.x; kiln_row < "
+        << n << "; kiln_row += (kiln_ix)gridDim.x * blockDim.x) {\n";
+    unflatten(rows, "kiln_row", "    ");
+    for (size_t i = 0; i < at; ++i)
+      print(body[i], 2);
+    os_ << "    for (int kiln_s = 0; kiln_s < " << slices << "; ++kiln_s) {\n";
+    for (int64_t a = 0; a < na; ++a) {
+      std::string v = ep_.var(accs[size_t(a)]->var);
+      os_ << "      " << v << " = " << functor(reduction_op(*accs[size_t(a)]))
+          << "(" << v << ", kiln_scratch[(kiln_row * " << slices
+          << " + kiln_s) * " << na << " + " << a << "]);\n";
+    }
+    os_ << "    }\n";
+    for (size_t i = at + 1; i < body.size(); ++i)
+      print(body[i], 2);
+    os_ << "  }\n}\n\n";
+    close_kernel(os_.str());
+    return true;
   }
 
   /// Plans cache_ for a block-per-row kernel; may raise \p threads.

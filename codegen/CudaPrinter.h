@@ -8,13 +8,16 @@
 ///  - a perfect loop nest whose iterations are independent (no stored
 ///    buffer is loaded in it, every store's index names every loop
 ///    variable and reads no memory): flattened, one thread per element, a
-///    grid-stride loop;
+///    grid-stride loop; 4 (or 2) consecutive elements per thread with
+///    vector loads and stores where contiguous and aligned (CudaRows.h);
 ///  - a parallel loop whose body is made of reductions (`acc = acc op e`
 ///    with op one of add, max, min and an identity initializer) and
 ///    independent loops: one block per iteration, the reductions combined
 ///    with warp shuffles and shared memory, the loops split over the
-///    block's threads; top-level reductions (a full reduction to a scalar)
-///    run as one such block;
+///    block's threads (loads repeated by several statements read once
+///    into registers; rows contiguous in memory 8 to a block; few long
+///    rows split over blocks through the scratch area); top-level
+///    reductions (a full reduction to a scalar) run as one such block;
 ///  - another parallel loop: one thread per iteration;
 ///  - Gemm and Conv2d micro-kernel nodes: shared-memory tiled,
 ///    register-blocked contractions with the fused epilogue (CudaGemm.cpp),

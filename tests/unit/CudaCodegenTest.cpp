@@ -116,9 +116,9 @@ func @softmax(%x: f32[32,1000]) -> (f32[32,1000]) {
   CHECK(sm.source.find("kiln_maxop()") != std::string::npos);
   CHECK(sm.source.find("kiln_sum()") != std::string::npos);
 
-  // A full reduction to a scalar: one block of up to 1024 threads.
+  // A short reduction to a scalar: one block of up to 1024 threads.
   codegen::CudaProgram sum = cuda_program(R"(
-func @total(%x: f32[4096]) -> (f32[]) {
+func @total(%x: f32[2000]) -> (f32[]) {
   %s = reduce_sum(%x) {axes = [0], keepdims = false} : f32[]
   return %s
 })");
@@ -126,6 +126,19 @@ func @total(%x: f32[4096]) -> (f32[]) {
   CHECK(sum.launches[0].what.find("block per row, 1 rows") !=
         std::string::npos);
   CHECK(sum.launches[0].block == 1024);
+  // A longer one: slices of 1024 over blocks, then one thread combines
+  // them (two launches through the scratch area).
+  codegen::CudaProgram total = cuda_program(R"(
+func @total(%x: f32[4096]) -> (f32[]) {
+  %s = reduce_sum(%x) {axes = [0], keepdims = false} : f32[]
+  return %s
+})");
+  REQUIRE(total.launches.size() == 2);
+  CHECK(total.launches[0].what.find("1 rows x 4 slices of 1024") !=
+        std::string::npos);
+  CHECK(total.launches[0].grid == 4);
+  CHECK(total.launches[1].what.find("combines 4 slices") != std::string::npos);
+  CHECK(total.scratch_bytes == 16);
 
   // Matmul + bias + relu: a tiled contraction with the epilogue fused, the
   // 128x128 tile (256 blocks), float4 loads of both operands.
@@ -175,7 +188,8 @@ func @twice(%x: f32[256], %y: f32[256]) -> (f32[256], f32[256]) {
 
   if (!codegen::nvrtc_available())
     return;
-  for (const codegen::CudaProgram *p : {&ew, &sm, &sum, &mm, &wg, &twice})
+  for (const codegen::CudaProgram *p :
+       {&ew, &sm, &sum, &total, &mm, &wg, &twice})
     CHECK(nvrtc_verdict(p->source, "sm_90", {}) == "");
 }
 

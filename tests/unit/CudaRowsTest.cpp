@@ -6,8 +6,8 @@
 /// extent, an unaligned slice, a transposed operand), f16 storage; the
 /// one-pass row cache for softmax, layer norm and the softmax backward,
 /// rows that fit and a row that does not; column reductions (8 rows a
-/// block). Each program also compiles with
-/// NVRTC for sm_80 and sm_90 with an empty log.
+/// block); few long rows split over several blocks. Each program also compiles
+/// with NVRTC for sm_80 and sm_90 with an empty log.
 // SPDX-License-Identifier: Apache-2.0
 #include "CompileCheck.h"
 #include "CudaEmulator.h"
@@ -147,4 +147,35 @@ func @cols(%g: f32[300,20], %x: f32[50,36], %m: f32[20,5,40]) -> (f32[20], f32[5
   CHECK(has(what[0], "20 rows, 8 rows a block (32 threads split each)"));
   CHECK(has(what[1], "36 rows, 8 rows a block (32 threads split each)"));
   CHECK(has(what[2], "40 rows, 8 rows a block (32 threads split each)"));
+}
+
+TEST_CASE("cuda rows: few long rows split over blocks (two launches)",
+          "[cuda-emu][cuda-rows]") {
+  // Batch-norm style statistics over 8 channels of 2048 elements (a mean,
+  // a max of a fused negation), a sum of 8192 elements to a scalar, and
+  // the mean and variance of 4 rows of 3000 (2 slices of 1500, the last
+  // partial): a block per (row, slice) into the scratch area, then a
+  // thread per row combining the slices.
+  std::vector<std::string> what = emulate_kir(R"(
+func @split(%x: f32[8,8,16,16], %y: f32[8192], %z: f32[4,3000]) -> (f32[8], f32[8], f32[], f32[4,1]) {
+  %m = reduce_mean(%x) {axes = [0, 2, 3], keepdims = false} : f32[8]
+  %n = neg(%x) : f32[8,8,16,16]
+  %mx = reduce_max(%n) {axes = [0, 2, 3], keepdims = false} : f32[8]
+  %t = reduce_sum(%y) {axes = [0], keepdims = false} : f32[]
+  %zm = reduce_mean(%z) {axes = [1], keepdims = true} : f32[4,1]
+  %zd = sub(%z, %zm) : f32[4,3000]
+  %z2 = mul(%zd, %zd) : f32[4,3000]
+  %zv = reduce_mean(%z2) {axes = [1], keepdims = true} : f32[4,1]
+  return %m, %mx, %t, %zv
+}
+)");
+  REQUIRE(what.size() == 10);
+  for (size_t i = 0; i < what.size(); i += 2) {
+    CHECK(has(what[i], "block per row slice"));
+    CHECK(has(what[i + 1], "thread per row"));
+  }
+  CHECK(has(what[0], "8 rows x 2 slices of 1024"));
+  CHECK(has(what[4], "1 rows x 8 slices of 1024"));
+  CHECK(has(what[6], "4 rows x 2 slices of 1500"));
+  CHECK(has(what[7], "combines 2 slices"));
 }
