@@ -5,9 +5,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CudaRows.h"
 
+#include "ir/Error.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -74,6 +78,198 @@ int64_t trip_count(const std::vector<const Stmt *> &chain) {
   for (const Stmt *l : chain)
     n *= l->extent;
   return n;
+}
+
+void expr_loads(const ExprPtr &e, std::set<int> &bufs) {
+  if (!e)
+    return;
+  if (e->op == Op::Load)
+    bufs.insert(e->buffer);
+  for (const ExprPtr &a : e->args)
+    expr_loads(a, bufs);
+}
+
+namespace {
+
+void gather(const StmtPtr &s, Facts &f) {
+  expr_loads(s->index, f.loads);
+  expr_loads(s->value, f.loads);
+  switch (s->op) {
+  case StmtOp::Gemm:
+  case StmtOp::Conv2d:
+    f.contraction = true;
+    return;
+  case StmtOp::Store:
+    f.stores.insert(s->buffer);
+    f.store_stmts.push_back(s.get());
+    return;
+  case StmtOp::Decl:
+    f.declared.insert(s->var);
+    return;
+  case StmtOp::Assign:
+    f.assigned.insert(s->var);
+    return;
+  case StmtOp::For:
+    f.loop = true;
+    f.declared.insert(s->var);
+    break;
+  case StmtOp::Block:
+    break;
+  case StmtOp::Call:
+    throw Error("cuda: " + s->call->fn +
+                ": the collective ops have no CUDA lowering yet (NCCL is not "
+                "wired; docs/distributed.md)");
+  }
+  for (const StmtPtr &c : s->body)
+    gather(c, f);
+}
+
+} // namespace
+
+Facts facts(const Stmts &body) {
+  Facts f;
+  for (const StmtPtr &s : body)
+    gather(s, f);
+  return f;
+}
+
+/// Iterations over \p vars of a loop nest with innermost \p body may run
+/// in any order and at once: no scalar carried between them, no stored
+/// buffer read, and every store's index names every variable (distinct
+/// iterations write distinct elements) and reads no memory.
+bool independent(const Stmts &body, const std::vector<int> &vars) {
+  Facts f = facts(body);
+  if (f.contraction)
+    return false;
+  for (int a : f.assigned)
+    if (!f.declared.count(a))
+      return false;
+  for (int b : f.stores)
+    if (f.loads.count(b))
+      return false;
+  for (const Stmt *s : f.store_stmts) {
+    std::set<int> idx_loads;
+    expr_loads(s->index, idx_loads);
+    if (!idx_loads.empty())
+      return false;
+    for (int v : vars)
+      if (!uses_var(s->index, v))
+        return false;
+  }
+  return true;
+}
+
+/// The variables of \p chain's loops with more than one iteration.
+std::vector<int> nonunit_vars(const std::vector<const Stmt *> &chain) {
+  std::vector<int> v;
+  for (const Stmt *l : chain)
+    if (l->extent > 1)
+      v.push_back(l->var);
+  return v;
+}
+
+namespace {
+
+bool is_identity(const ExprPtr &init, Op op) {
+  if (init->op == Op::FloatImm) {
+    if (op == Op::Add)
+      return init->fval == 0.0;
+    return std::isinf(init->fval) && (op == Op::Max) == (init->fval < 0);
+  }
+  if (init->op != Op::IntImm)
+    return false;
+  if (op == Op::Add)
+    return init->ival == 0;
+  bool i32 = init->dtype == DType::I32;
+  int64_t lo = i32 ? std::numeric_limits<int32_t>::min()
+                   : std::numeric_limits<int64_t>::min();
+  int64_t hi = i32 ? std::numeric_limits<int32_t>::max()
+                   : std::numeric_limits<int64_t>::max();
+  return init->ival == (op == Op::Max ? lo : hi);
+}
+
+} // namespace
+
+/// `acc = op(acc, e)` (or `op(e, acc)`) with op add, max or min and e free
+/// of acc: returns op, else Op::IntImm.
+Op reduction_op(const Stmt &s) {
+  if (s.op != StmtOp::Assign)
+    return Op::IntImm;
+  const ExprPtr &v = s.value;
+  if (v->op != Op::Add && v->op != Op::Max && v->op != Op::Min)
+    return Op::IntImm;
+  if (v->dtype == DType::Bool || v->dtype == DType::F16 ||
+      v->dtype == DType::BF16)
+    return Op::IntImm;
+  auto is_acc = [&](const ExprPtr &e) {
+    return e->op == Op::Var && e->var == s.var;
+  };
+  bool left = is_acc(v->args[0]) && !uses_var(v->args[1], s.var);
+  bool right = is_acc(v->args[1]) && !uses_var(v->args[0], s.var);
+  return left || right ? v->op : Op::IntImm;
+}
+
+/// True when every statement of \p body can run at block level, one row
+/// per block; \p work is the largest trip count of its loops.
+bool cooperative(const Stmts &body, int64_t &work) {
+  std::map<int, ExprPtr> fresh; // accumulators still at their identity
+  work = 0;
+  for (const StmtPtr &s : body) {
+    Coop c = classify(s, fresh);
+    if (c == Coop::No)
+      return false;
+    if (c == Coop::Reduce || c == Coop::Split)
+      work = std::max(work, trip_count(perfect_chain(s)));
+  }
+  return true;
+}
+
+Coop classify(const StmtPtr &s, std::map<int, ExprPtr> &fresh) {
+  switch (s->op) {
+  case StmtOp::Decl:
+    fresh[s->var] = s->value;
+    return Coop::Uniform;
+  case StmtOp::Assign:
+    fresh.erase(s->var);
+    return Coop::Uniform;
+  case StmtOp::Store:
+    return Coop::Leader;
+  case StmtOp::For:
+    break;
+  default:
+    return Coop::No;
+  }
+  std::vector<const Stmt *> chain = perfect_chain(s);
+  const Stmts &inner = chain.back()->body;
+  Facts f = facts(inner);
+  if (f.contraction)
+    return Coop::No;
+  if (f.assigned.empty() ||
+      std::all_of(f.assigned.begin(), f.assigned.end(),
+                  [&](int a) { return f.declared.count(a) > 0; }))
+    return independent(inner, nonunit_vars(chain)) ? Coop::Split : Coop::No;
+  // A reduction: only Decls and `acc = acc op e` of fresh accumulators.
+  if (!f.stores.empty())
+    return Coop::No;
+  std::vector<int> accs;
+  for (const StmtPtr &x : inner) {
+    if (x->op == StmtOp::Decl)
+      continue;
+    Op op = reduction_op(*x);
+    auto it = fresh.find(x->var);
+    if (op == Op::IntImm || it == fresh.end() || !is_identity(it->second, op) ||
+        f.declared.count(x->var))
+      return Coop::No;
+    accs.push_back(x->var);
+  }
+  // Assigned only by the top-level reduction statements above.
+  for (int a : f.assigned)
+    if (!f.declared.count(a) &&
+        std::find(accs.begin(), accs.end(), a) == accs.end())
+      return Coop::No;
+  for (int a : accs)
+    fresh.erase(a);
+  return Coop::Reduce;
 }
 
 Affine affine_in(const ExprPtr &e, int v) {

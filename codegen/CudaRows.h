@@ -1,7 +1,9 @@
 /// \file
-/// Private to codegen/: the analyses behind the CUDA printer's two
-/// memory-bound forms (docs/cuda.md "Grid mapping"), separate from the
-/// printing in CudaPrinter.cpp:
+/// Private to codegen/: the Loop IR analyses behind the CUDA printer's
+/// grid mapping (docs/cuda.md "Grid mapping"), separate from the printing
+/// in CudaPrinter.cpp: what statements read and write, independence, the
+/// block-level classification of a row's statements, and the
+/// memory-bound forms:
 ///  - the vectorized elementwise form: a thread of a flattened independent
 ///    nest handles `width` consecutive iterations of the innermost loop,
 ///    reading each operand that is contiguous and aligned in that loop as
@@ -21,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +43,42 @@ inline std::vector<const loop::Stmt *> perfect_chain(const loop::StmtPtr &s) {
 }
 
 int64_t trip_count(const std::vector<const loop::Stmt *> &chain);
+
+void expr_loads(const loop::ExprPtr &e, std::set<int> &bufs);
+
+/// What a statement list reads, writes and declares.
+struct Facts {
+  std::set<int> loads, stores, declared, assigned;
+  std::vector<const loop::Stmt *> store_stmts;
+  bool contraction = false, loop = false;
+};
+
+Facts facts(const std::vector<loop::StmtPtr> &body);
+
+/// Iterations over \p vars of a loop nest with innermost \p body may run
+/// in any order and at once: no scalar carried between them, no stored
+/// buffer read, and every store's index names every variable (distinct
+/// iterations write distinct elements) and reads no memory.
+bool independent(const std::vector<loop::StmtPtr> &body,
+                 const std::vector<int> &vars);
+
+/// The variables of \p chain's loops with more than one iteration.
+std::vector<int> nonunit_vars(const std::vector<const loop::Stmt *> &chain);
+
+/// `acc = op(acc, e)` (or `op(e, acc)`) with op add, max or min and e free
+/// of acc: returns op, else Op::IntImm.
+loop::Op reduction_op(const loop::Stmt &s);
+
+/// How a block-level statement of a block-per-row kernel runs.
+enum class Coop { Uniform, Leader, Reduce, Split, No };
+
+/// How \p s runs at block level; \p fresh holds the accumulators still at
+/// their identity (updated).
+Coop classify(const loop::StmtPtr &s, std::map<int, loop::ExprPtr> &fresh);
+
+/// True when every statement of \p body can run at block level, one row
+/// per block; \p work is the largest trip count of its loops.
+bool cooperative(const std::vector<loop::StmtPtr> &body, int64_t &work);
 
 /// \p e as `coef * v + rest`, where rest does not depend on v and is
 /// always a multiple of `multiple` (0: rest is 0); ok is false when e is
