@@ -179,9 +179,10 @@ std::string emit_cuda_contraction(const CudaContraction &c, const CudaTile &t,
     os << (contraction_uses_z(c)
                ? "  const kiln_ix z = blockIdx.z / " + s(split) + ";\n"
                : "")
-       << "  const int slice = blockIdx.z % " << split << ", kt0 = slice * "
-       << tiles << " / " << split << ", kt1 = (slice + 1) * " << tiles << " / "
-       << split << ";\n";
+       << "  const int slice = blockIdx.z % " << split
+       << ", kt0 = (int)((long long)slice * " << tiles << " / " << split
+       << "), kt1 = (int)((long long)(slice + 1) * " << tiles << " / " << split
+       << ");\n";
   else
     os << "  const kiln_ix z = blockIdx.z;\n"
        << "  const int kt0 = 0, kt1 = " << tiles << ";\n";

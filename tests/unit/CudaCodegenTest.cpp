@@ -405,6 +405,18 @@ func @wg(%x: f32[64,8192], %g: f32[8192,64]) -> (f32[64,64]) {
     test::ScopedEnv s("KILN_CUDA_SPLIT_K", "1");
     CHECK(cuda_program(kir).launches.size() == 1);
   }
+  // 64-bit indices (a 2^30-element operand) and a K of 2^24 split 32
+  // ways print and compile NVRTC-clean.
+  codegen::CudaProgram big = cuda_program(R"(
+func @bigk(%a: f32[64,16777216], %b: f32[16777216,64]) -> (f32[64,64]) {
+  %c = matmul(%a, %b) : f32[64,64]
+  return %c
+})");
+  CHECK(big.source.find("typedef long long kiln_ix;") != std::string::npos);
+  REQUIRE(big.launches.size() == 2);
+  CHECK(big.launches[0].what.find("split-K 32") != std::string::npos);
+  if (codegen::nvrtc_available())
+    CHECK(nvrtc_verdict(big.source, "sm_90", {}) == "");
   {
     test::ScopedEnv t("KILN_CUDA_TILE", "96x96");
     CHECK_THROWS_WITH(cuda_program(kir),
