@@ -332,12 +332,12 @@ private:
     os_ << "  for (kiln_ix kiln_row = (kiln_ix)blockIdx.x * blockDim.x + "
            "threadIdx.x; kiln_row < "
         << groups << "; kiln_row += (kiln_ix)gridDim.x * blockDim.x) {\n";
-    std::vector<const Stmt *> loops(rows.begin(), rows.end() - 1);
-    Stmt q = *rows.back(); // the innermost loop over groups of w
+    std::vector<const Stmt *> loops = rows;
+    Stmt q = *rows[vp.loop]; // the innermost loop over groups of w
     q.extent /= w;
     q.var = kFreshVar - 1;
     ep_.var_names[q.var] = "kiln_q";
-    loops.push_back(&q);
+    loops[vp.loop] = &q;
     unflatten(loops, "kiln_row", "    ");
     os_ << "    const kiln_ix kiln_v = kiln_q * " << w << ";\n";
     ep_.subst[vp.var] = "kiln_v";

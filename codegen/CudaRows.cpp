@@ -272,12 +272,14 @@ Coop classify(const StmtPtr &s, std::map<int, ExprPtr> &fresh) {
   return Coop::Reduce;
 }
 
-Affine affine_in(const ExprPtr &e, int v) {
+Affine affine_in(const ExprPtr &e, int v, const std::set<int> &zero) {
   Affine r;
   if (e->op == Op::IntImm || e->op == Op::Var) {
     r.ok = true;
     r.coef = e->op == Op::Var && e->var == v;
-    r.multiple = e->op == Op::IntImm ? std::abs(e->ival) : r.coef ? 0 : 1;
+    r.multiple = e->op == Op::IntImm ? std::abs(e->ival)
+                 : r.coef || zero.count(e->var) ? 0
+                                                : 1;
     return r;
   }
   bool binary = e->op == Op::Add || e->op == Op::Sub || e->op == Op::Mul;
@@ -286,7 +288,8 @@ Affine affine_in(const ExprPtr &e, int v) {
     r.multiple = 1;
     return r;
   }
-  Affine a = affine_in(e->args[0], v), b = affine_in(e->args[1], v);
+  Affine a = affine_in(e->args[0], v, zero),
+         b = affine_in(e->args[1], v, zero);
   if (!a.ok || !b.ok)
     return r;
   r.ok = true;
@@ -405,25 +408,29 @@ bool straight_line(const Stmts &body) {
 /// An access of \p buf at \p index moves by one element per lane and
 /// starts on a \p width-element boundary that is aligned in memory.
 bool vector_access(const loop::Program &p, int buf, const ExprPtr &index, int v,
-                   int width) {
+                   int width, const std::set<int> &zero) {
   const loop::Buffer &b = p.buffers[size_t(buf)];
   int64_t bytes = int64_t(dtype_size(b.dtype)) * width;
   if (bytes > 16 || (bytes & (bytes - 1)) != 0)
     return false;
   if (b.kind == loop::BufferKind::Temp && b.arena_offset % bytes != 0)
     return false;
-  Affine a = affine_in(index, v);
+  Affine a = affine_in(index, v, zero);
   return a.ok && a.coef == 1 && a.multiple % width == 0;
 }
 
 VectorPlan plan_width(const loop::Program &p,
                       const std::vector<const Stmt *> &rows, const Stmts &body,
-                      int width) {
+                      size_t loop, int width) {
   VectorPlan plan;
-  plan.var = rows.back()->var;
-  std::set<int> row_vars;
-  for (const Stmt *l : rows)
+  plan.loop = loop;
+  plan.var = rows[loop]->var;
+  std::set<int> row_vars, zero; // zero: loops of one iteration
+  for (const Stmt *l : rows) {
     row_vars.insert(l->var);
+    if (l->extent == 1)
+      zero.insert(l->var);
+  }
   std::map<std::string, size_t> seen;
   bool any_vector = false;
   auto hoist = [&](const ExprPtr &e) -> ExprPtr {
@@ -436,7 +443,7 @@ VectorPlan plan_width(const loop::Program &p,
       h.load = e;
       h.var = kFreshVar + int(plan.loads.size());
       h.vector = uses_var(e->args[0], plan.var);
-      if (h.vector && !vector_access(p, e->buffer, e->args[0], plan.var, width))
+      if (h.vector && !vector_access(p, e->buffer, e->args[0], plan.var, width, zero))
         return nullptr; // read per lane
       any_vector |= h.vector;
       it = seen.emplace(key, plan.loads.size()).first;
@@ -447,7 +454,7 @@ VectorPlan plan_width(const loop::Program &p,
   for (const StmtPtr &s : body) {
     StmtPtr r = map_stmt_loads(s, hoist);
     bool vs = s->op == StmtOp::Store &&
-              vector_access(p, s->buffer, s->index, plan.var, width);
+              vector_access(p, s->buffer, s->index, plan.var, width, zero);
     any_vector |= vs;
     plan.body.push_back(r);
     plan.vector_store.push_back(vs);
@@ -462,12 +469,18 @@ VectorPlan plan_width(const loop::Program &p,
 VectorPlan plan_vector(const loop::Program &p,
                        const std::vector<const Stmt *> &rows,
                        const Stmts &body) {
-  if (rows.empty() || rows.back()->extent < 2 || !straight_line(body))
+  // The innermost loop of more than one iteration (loops of one after it
+  // are 0).
+  size_t loop = rows.size();
+  while (loop > 0 && rows[loop - 1]->extent == 1)
+    --loop;
+  if (loop == 0 || !straight_line(body))
     return {};
+  --loop;
   for (int width : {4, 2}) {
-    if (rows.back()->extent % width != 0)
+    if (rows[loop]->extent % width != 0)
       continue;
-    VectorPlan plan = plan_width(p, rows, body, width);
+    VectorPlan plan = plan_width(p, rows, body, loop, width);
     if (plan.width > 1)
       return plan;
   }

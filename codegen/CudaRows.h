@@ -83,11 +83,13 @@ bool cooperative(const std::vector<loop::StmtPtr> &body, int64_t &work);
 /// \p e as `coef * v + rest`, where rest does not depend on v and is
 /// always a multiple of `multiple` (0: rest is 0); ok is false when e is
 /// not of that form (v under a division, a product of v and a variable).
+/// Variables in \p zero are 0 (loops of one iteration).
 struct Affine {
   bool ok = false;
   int64_t coef = 0, multiple = 0;
 };
-Affine affine_in(const loop::ExprPtr &e, int v);
+Affine affine_in(const loop::ExprPtr &e, int v,
+                 const std::set<int> &zero = {});
 
 /// A load read once and shared: replaced by variable `var`.
 struct HoistedLoad {
@@ -104,13 +106,15 @@ struct HoistedLoad {
 struct VectorPlan {
   int width = 1; ///< iterations per thread: 1 (the scalar form), 2 or 4
   int var = -1;  ///< the innermost loop's variable
+  size_t loop = 0; ///< its position in the nest (loops of one may follow)
   std::vector<HoistedLoad> loads;
   std::vector<loop::StmtPtr> body; ///< with the hoisted loads replaced
   std::vector<bool> vector_store;  ///< per statement of body
 };
 
 /// Plans the vectorized form of the nest \p rows (innermost last) with
-/// body \p body: width 4 (else 2) when the innermost extent is a multiple
+/// body \p body: width 4 (else 2) when the innermost extent (of the loops
+/// with more than one iteration) is a multiple
 /// of it, the body is straight-line code, and at least one load or store
 /// is contiguous in the innermost variable with a start that keeps the
 /// vector's alignment (buffers are 256-byte aligned, temps at their arena

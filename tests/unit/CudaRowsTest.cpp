@@ -74,6 +74,18 @@ func @vec(%x: f32[64,128], %b: f32[128], %s: f32[64,1], %y: f32[5,6], %z: f32[9,
   CHECK(has(what[3], "1024 rows, 4 per thread, vectorized"));
   CHECK(has(what[4], "2048 rows, 4 per thread, vectorized"));
   CHECK(has(what[5], "512 rows, 4 per thread, vectorized"));
+  // A trailing loop of one iteration (a [B, T, 1] mask): the loop before
+  // it is vectorized; bool results are stored as 4-byte vectors.
+  std::vector<std::string> unit = emulate_kir(R"(
+func @unit(%x: f32[6,128,1], %s: f32[6,1,1]) -> (bool[6,128,1], f32[6,128,1]) {
+  %f = is_finite(%x) : bool[6,128,1]
+  %y = mul(%x, %s) : f32[6,128,1]
+  return %f, %y
+}
+)");
+  REQUIRE(unit.size() == 2);
+  CHECK(has(unit[0], "768 rows, 4 per thread, vectorized"));
+  CHECK(has(unit[1], "768 rows, 4 per thread, vectorized"));
 }
 
 TEST_CASE("cuda rows: one-pass softmax, layer norm and softmax backward",
