@@ -277,7 +277,7 @@ Affine affine_in(const ExprPtr &e, int v, const std::set<int> &zero) {
   if (e->op == Op::IntImm || e->op == Op::Var) {
     r.ok = true;
     r.coef = e->op == Op::Var && e->var == v;
-    r.multiple = e->op == Op::IntImm ? std::abs(e->ival)
+    r.multiple = e->op == Op::IntImm            ? std::abs(e->ival)
                  : r.coef || zero.count(e->var) ? 0
                                                 : 1;
     return r;
@@ -288,8 +288,7 @@ Affine affine_in(const ExprPtr &e, int v, const std::set<int> &zero) {
     r.multiple = 1;
     return r;
   }
-  Affine a = affine_in(e->args[0], v, zero),
-         b = affine_in(e->args[1], v, zero);
+  Affine a = affine_in(e->args[0], v, zero), b = affine_in(e->args[1], v, zero);
   if (!a.ok || !b.ok)
     return r;
   r.ok = true;
@@ -443,7 +442,8 @@ VectorPlan plan_width(const loop::Program &p,
       h.load = e;
       h.var = kFreshVar + int(plan.loads.size());
       h.vector = uses_var(e->args[0], plan.var);
-      if (h.vector && !vector_access(p, e->buffer, e->args[0], plan.var, width, zero))
+      if (h.vector &&
+          !vector_access(p, e->buffer, e->args[0], plan.var, width, zero))
         return nullptr; // read per lane
       any_vector |= h.vector;
       it = seen.emplace(key, plan.loads.size()).first;

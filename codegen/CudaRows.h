@@ -88,8 +88,7 @@ struct Affine {
   bool ok = false;
   int64_t coef = 0, multiple = 0;
 };
-Affine affine_in(const loop::ExprPtr &e, int v,
-                 const std::set<int> &zero = {});
+Affine affine_in(const loop::ExprPtr &e, int v, const std::set<int> &zero = {});
 
 /// A load read once and shared: replaced by variable `var`.
 struct HoistedLoad {
@@ -104,8 +103,8 @@ struct HoistedLoad {
 
 /// The vectorized form of an independent loop nest.
 struct VectorPlan {
-  int width = 1; ///< iterations per thread: 1 (the scalar form), 2 or 4
-  int var = -1;  ///< the innermost loop's variable
+  int width = 1;   ///< iterations per thread: 1 (the scalar form), 2 or 4
+  int var = -1;    ///< the innermost loop's variable
   size_t loop = 0; ///< its position in the nest (loops of one may follow)
   std::vector<HoistedLoad> loads;
   std::vector<loop::StmtPtr> body; ///< with the hoisted loads replaced
