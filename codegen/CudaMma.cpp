@@ -199,21 +199,22 @@ void put(std::ostringstream &os, const Operand &o, int nt) {
 
 /// The warp's mma over the staged tile: per 8-word step, its fragments of
 /// A (mi 16-row blocks) and B (ni 8-column blocks) from shared memory, then
-/// mi * ni mma (the layouts in the file comment).
+/// mi * ni mma (the layouts in the file comment). Each fragment set is one
+/// ldmatrix.x4 (four 8x8 matrices of 16-bit pairs, i.e. 8 rows of 4 words:
+/// lane l gives the address of row l % 8 of matrix l / 8 and receives word
+/// l % 4 of row l / 4 of each), for TF32 too, as the word layouts agree:
+/// A's matrices are rows +0/+8 at words +0/+4 (a0..a3), two column blocks
+/// of B words +0/+4 of columns +0/+8 (b[y], b[y + 1]).
 void multiply(std::ostringstream &os, MmaKind k, int mi, int ni) {
   os << "#pragma unroll\n    for (int ks = 0; ks < " << kWords
      << "; ks += 8) {\n"
      << "      kiln_u32 a[" << mi << "][4], b[" << ni << "][2];\n"
-     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x) {\n"
-     << "        const int r = wm + x * 16 + g;\n"
-     << "        a[x][0] = As[r][ks + t];\n"
-     << "        a[x][1] = As[r + 8][ks + t];\n"
-     << "        a[x][2] = As[r][ks + t + 4];\n"
-     << "        a[x][3] = As[r + 8][ks + t + 4];\n      }\n"
-     << "#pragma unroll\n      for (int y = 0; y < " << ni << "; ++y) {\n"
-     << "        const int col = wn + y * 8 + g;\n"
-     << "        b[y][0] = Bs[col][ks + t];\n"
-     << "        b[y][1] = Bs[col][ks + t + 4];\n      }\n"
+     << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x)\n"
+     << "        kiln_ldsm4(a[x], &As[wm + x * 16 + lm + (lq & 1) * 8][ks + "
+        "(lq >> 1) * 4]);\n"
+     << "#pragma unroll\n      for (int y = 0; y < " << ni << "; y += 2)\n"
+     << "        kiln_ldsm4(b[y], &Bs[wn + y * 8 + lm + (lq >> 1) * 8][ks + "
+        "(lq & 1) * 4]);\n"
      << "#pragma unroll\n      for (int x = 0; x < " << mi << "; ++x)\n"
      << "#pragma unroll\n        for (int y = 0; y < " << ni
      << "; ++y) kiln_mma_" << mma_name(k) << "(accs[x][y], a[x], b[y]);\n"
@@ -230,7 +231,7 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
   KILN_CHECK(c.m > 0 && c.n > 0 && c.k > 0 && c.batch > 0)
       << "contraction " << c.name << " has an empty size";
   const int wtm = t.bm / t.wm, wtn = t.bn / t.wn;
-  KILN_CHECK(wtm % 16 == 0 && wtn % 8 == 0 && t.threads() <= 1024 &&
+  KILN_CHECK(wtm % 16 == 0 && wtn % 16 == 0 && t.threads() <= 1024 &&
              t.bm * kWords % (8 * t.threads()) == 0 &&
              t.bn * kWords % (8 * t.threads()) == 0)
       << "bad mma tile";
@@ -257,7 +258,7 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
   else
     os << "  const kiln_ix z = blockIdx.z, kb = 0, ke = " << c.k << ";\n";
   os << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
-     << " t = tid & 3;\n"
+     << " t = tid & 3, lq = (tid & 31) >> 3, lm = tid & 7;\n"
      << "  const int wm = warp / " << t.wn << " * " << wtm << ", wn = warp % "
      << t.wn << " * " << wtn << ";\n"
      << "  const kiln_ix i0 = (kiln_ix)blockIdx.y * " << t.bm

@@ -171,6 +171,14 @@ KILN_D void kiln_mma_bf16(float *c, const kiln_u32 *a, const kiln_u32 *b) {
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+/* ldmatrix.x4: four 8x8 matrices of 16-bit pairs from shared memory; lane l
+   gives the address of row l % 8 of matrix l / 8 (16 bytes) and receives
+   in r[q] word l % 4 of row l / 4 of matrix q. */
+KILN_D void kiln_ldsm4(kiln_u32 *r, const kiln_u32 *p) {
+  asm volatile("{ .reg .u64 s; cvta.to.shared.u64 s, %4; ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [s]; }"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "l"(p));
+}
 KILN_D void kiln_mma_tf32(float *c, const kiln_u32 *a, const kiln_u32 *b) {
   asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])

@@ -142,6 +142,17 @@ template <class Elem> void kiln_mma(float *c, const unsigned *a, const unsigned 
     c[i] = sum;
   }
 }
+/* ldmatrix.x4 as the PTX ISA gives it: threads 8q..8q+7 give the row
+   addresses of matrix q; lane l receives, for each q, the 32 bits at
+   word l % 4 of row l / 4 of matrix q. */
+static const unsigned *kiln_ldsm_rows[1024];
+inline void kiln_ldsm4(unsigned *r, const unsigned *p) {
+  const unsigned self = threadIdx.x, warp = self & ~31u, lane = self & 31;
+  kiln_bar.wait(); // every lane is done reading the previous addresses
+  kiln_ldsm_rows[self] = p;
+  kiln_bar.wait();
+  for (unsigned q = 0; q < 4; ++q) r[q] = kiln_ldsm_rows[warp + q * 8 + lane / 4][lane % 4];
+}
 inline float kiln_mma_bits(unsigned x) { float f; std::memcpy(&f, &x, 4); return f; }
 inline void kiln_mma_f16(float *c, const unsigned *a, const unsigned *b) {
   kiln_mma(c, a, b, 16, [](unsigned r, int h) { return kiln_h2f((unsigned short)(h ? r >> 16 : r & 0xffffu)); });
