@@ -252,9 +252,9 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
                                        std::to_string(split) + ";\n"
                                  : "")
        << "  const int slice = blockIdx.z % " << split << ";\n"
-       << "  const kiln_ix kb = (kiln_ix)(slice * " << tiles << " / " << split
-       << ") * " << bk << ", ke = (kiln_ix)((slice + 1) * " << tiles << " / "
-       << split << ") * " << bk << ";\n";
+       << "  const kiln_ix kb = (kiln_ix)slice * " << tiles << " / " << split
+       << " * " << bk << ", ke = ((kiln_ix)slice + 1) * " << tiles << " / "
+       << split << " * " << bk << ";\n";
   else
     os << "  const kiln_ix z = blockIdx.z, kb = 0, ke = " << c.k << ";\n";
   os << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
