@@ -50,7 +50,7 @@ using std::isfinite;
 #define KILN_CHECK_ALIGN(p, n) \
   do { \
     if (reinterpret_cast<unsigned long long>(p) % (n)) { \
-      std::fprintf(stderr, "kiln CUDA emulator: misaligned %d-byte vector access at %p\\n", int(n), (const void *)(p)); \
+      std::fprintf(stderr, "kiln CUDA emulator: misaligned %d-byte vector access at %p\n", int(n), (const void *)(p)); \
       std::abort(); \
     } \
   } while (0)
