@@ -221,6 +221,41 @@ void multiply(std::ostringstream &os, MmaKind k, int mi, int ni) {
      << "    }\n";
 }
 
+/// `z` and the block's K range [kb, ke): with split-K, block z * split + s
+/// multiplies the K tiles of slice s (the SIMT template's slices).
+void k_range(std::ostringstream &os, const CudaContraction &c, int split,
+             int64_t tiles, int bk) {
+  if (split == 1) {
+    os << "  const kiln_ix z = blockIdx.z, kb = 0, ke = " << c.k << ";\n";
+    return;
+  }
+  if (contraction_uses_z(c))
+    os << "  const kiln_ix z = blockIdx.z / " << split << ";\n";
+  os << "  const int slice = blockIdx.z % " << split << ";\n"
+     << "  const kiln_ix kb = (kiln_ix)slice * " << tiles << " / " << split
+     << " * " << bk << ", ke = ((kiln_ix)slice + 1) * " << tiles << " / "
+     << split << " * " << bk << ";\n";
+}
+
+/// Each accumulator at its fragment position (rows g, g + 8, columns 2t,
+/// 2t + 1) through the store, or with split-K into the partial tile.
+void epilogue(std::ostringstream &os, const CudaContraction &c, int mi, int ni,
+              int split) {
+  os << "#pragma unroll\n  for (int x = 0; x < " << mi << "; ++x)\n"
+     << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
+     << "#pragma unroll\n      for (int q = 0; q < 4; ++q) {\n"
+     << "        const kiln_ix i = i0 + wm + x * 16 + g + (q >> 1) * 8, j = j0 "
+        "+ wn + y * 8 + 2 * t + (q & 1);\n"
+     << "        if (i < " << c.m << " && j < " << c.n << ") {\n";
+  if (split > 1)
+    os << "          kiln_part[((kiln_ix)blockIdx.z * " << c.m << " + i) * "
+       << c.n << " + j] = accs[x][y][q];\n";
+  else
+    os << "          const float acc = accs[x][y][q];\n          " << c.store
+       << "\n";
+  os << "        }\n      }\n}\n\n";
+}
+
 } // namespace
 
 int mma_tile_k(MmaKind k) { return is_half(k) ? 2 * kWords : kWords; }
@@ -245,18 +280,7 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
      << (split > 1 ? ", float *__restrict__ kiln_part" : "") << ") {\n"
      << "  __shared__ kiln_u32 As[" << t.bm << "][" << kLd << "];\n"
      << "  __shared__ kiln_u32 Bs[" << t.bn << "][" << kLd << "];\n";
-  // With split-K, block z * split + s multiplies the K tiles of slice s
-  // (the SIMT template's slices) and writes its partial tile.
-  if (split > 1)
-    os << (contraction_uses_z(c) ? "  const kiln_ix z = blockIdx.z / " +
-                                       std::to_string(split) + ";\n"
-                                 : "")
-       << "  const int slice = blockIdx.z % " << split << ";\n"
-       << "  const kiln_ix kb = (kiln_ix)slice * " << tiles << " / " << split
-       << " * " << bk << ", ke = ((kiln_ix)slice + 1) * " << tiles << " / "
-       << split << " * " << bk << ";\n";
-  else
-    os << "  const kiln_ix z = blockIdx.z, kb = 0, ke = " << c.k << ";\n";
+  k_range(os, c, split, tiles, bk);
   os << "  const int tid = threadIdx.x, warp = tid >> 5, g = (tid & 31) >> 2,"
      << " t = tid & 3, lq = (tid & 31) >> 3, lm = tid & 7;\n"
      << "  const int wm = warp / " << t.wn << " * " << wtm << ", wn = warp % "
@@ -290,19 +314,7 @@ std::string emit_cuda_mma(const CudaContraction &c, MmaKind k,
   put(os, a, nt);
   put(os, b, nt);
   os << "    }\n    __syncthreads();\n  }\n";
-  os << "#pragma unroll\n  for (int x = 0; x < " << mi << "; ++x)\n"
-     << "#pragma unroll\n    for (int y = 0; y < " << ni << "; ++y)\n"
-     << "#pragma unroll\n      for (int q = 0; q < 4; ++q) {\n"
-     << "        const kiln_ix i = i0 + wm + x * 16 + g + (q >> 1) * 8, j = j0 "
-        "+ wn + y * 8 + 2 * t + (q & 1);\n"
-     << "        if (i < " << c.m << " && j < " << c.n << ") {\n";
-  if (split > 1)
-    os << "          kiln_part[((kiln_ix)blockIdx.z * " << c.m << " + i) * "
-       << c.n << " + j] = accs[x][y][q];\n";
-  else
-    os << "          const float acc = accs[x][y][q];\n          " << c.store
-       << "\n";
-  os << "        }\n      }\n}\n\n";
+  epilogue(os, c, mi, ni, split);
   return os.str();
 }
 
