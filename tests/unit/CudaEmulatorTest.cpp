@@ -265,4 +265,12 @@ func @sk(%x: T[40,100], %w: T[100,24], %b: T[24], %p: T[2,20,100], %q: T[2,100,9
                    "), split-K 3") != std::string::npos);
     CHECK(got.find("split-K sum of 3 slices") != std::string::npos);
   }
+  // Below sm_80 the f16 product splits on the SIMT template (16-bit loads
+  // converted, the sum rounded by the summing kernel).
+  codegen::CudaEmitOptions old;
+  old.sm = 75;
+  std::string got = emulate_kir(with_dtype(kir, "f16"), 4e-3, old, "sm_75");
+  CHECK(got.find("gemm 1x40x24x100, tile 64x64x16, split-K 3") !=
+        std::string::npos);
+  CHECK(got.find("tensor cores") == std::string::npos);
 }
