@@ -474,6 +474,8 @@ private:
       return false;
     std::vector<const Stmt *> chain = perfect_chain(body[at]);
     int64_t len = trip_count(chain);
+    if (n * len < opts_.split_rows_min)
+      return false;
     int64_t slices = std::min((512 + n - 1) / n, len / 1024);
     std::vector<const Stmt *> accs;
     for (const StmtPtr &x : chain.back()->body)

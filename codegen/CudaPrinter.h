@@ -65,6 +65,10 @@ struct CudaEmitOptions {
   /// f32 contractions on tensor cores with TF32 operands (10-bit mantissa;
   /// CompileOptions::allow_tf32). Off: f32 stays exact f32 (SIMT).
   bool tf32 = false;
+  /// A block-per-row reduction with few rows is split over several blocks
+  /// (two launches) only from this many elements in all: below it the
+  /// second launch costs more than the idle SMs (tests lower it).
+  int64_t split_rows_min = int64_t(1) << 18;
 };
 
 /// The byte offset of the scratch area in the arena's device allocation

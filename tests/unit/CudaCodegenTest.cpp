@@ -118,7 +118,7 @@ func @softmax(%x: f32[32,1000]) -> (f32[32,1000]) {
 
   // A short reduction to a scalar: one block of up to 1024 threads.
   codegen::CudaProgram sum = cuda_program(R"(
-func @total(%x: f32[2000]) -> (f32[]) {
+func @total(%x: f32[4096]) -> (f32[]) {
   %s = reduce_sum(%x) {axes = [0], keepdims = false} : f32[]
   return %s
 })");
@@ -129,16 +129,17 @@ func @total(%x: f32[2000]) -> (f32[]) {
   // A longer one: slices of 1024 over blocks, then one thread combines
   // them (two launches through the scratch area).
   codegen::CudaProgram total = cuda_program(R"(
-func @total(%x: f32[4096]) -> (f32[]) {
+func @total(%x: f32[262144]) -> (f32[]) {
   %s = reduce_sum(%x) {axes = [0], keepdims = false} : f32[]
   return %s
 })");
   REQUIRE(total.launches.size() == 2);
-  CHECK(total.launches[0].what.find("1 rows x 4 slices of 1024") !=
+  CHECK(total.launches[0].what.find("1 rows x 256 slices of 1024") !=
         std::string::npos);
-  CHECK(total.launches[0].grid == 4);
-  CHECK(total.launches[1].what.find("combines 4 slices") != std::string::npos);
-  CHECK(total.scratch_bytes == 16);
+  CHECK(total.launches[0].grid == 256);
+  CHECK(total.launches[1].what.find("combines 256 slices") !=
+        std::string::npos);
+  CHECK(total.scratch_bytes == 1024);
 
   // Matmul + bias + relu: a tiled contraction with the epilogue fused, the
   // 128x128 tile (256 blocks), float4 loads of both operands.

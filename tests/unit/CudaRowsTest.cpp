@@ -21,13 +21,14 @@ namespace {
 
 /// Emulates \p kir's first function (fused) against the interpreter and
 /// NVRTC-compiles its CUDA; returns the launches' descriptions, in order.
-std::vector<std::string> emulate_kir(const char *kir) {
+std::vector<std::string> emulate_kir(const char *kir,
+                                     const codegen::CudaEmitOptions &eo = {}) {
   Diagnostics diags;
   std::unique_ptr<Module> m = parse_and_verify(kir, "rows.kir", diags);
   REQUIRE(m);
   const Function &f = *m->functions()[0];
   codegen::CudaProgram cp =
-      check_emulated(f, random_args(f, 3), true, 1e-5, f.name());
+      check_emulated(f, random_args(f, 3), true, 1e-5, f.name(), eo);
   if (codegen::nvrtc_available())
     for (const char *arch : {"sm_80", "sm_90"}) {
       INFO(f.name() << " for " << arch);
@@ -167,7 +168,10 @@ TEST_CASE("cuda rows: few long rows split over blocks (two launches)",
   // a max of a fused negation), a sum of 8192 elements to a scalar, and
   // the mean and variance of 4 rows of 3000 (2 slices of 1500, the last
   // partial): a block per (row, slice) into the scratch area, then a
-  // thread per row combining the slices.
+  // thread per row combining the slices. The size threshold is lowered
+  // (CudaEmitOptions::split_rows_min) to keep the emulation short.
+  codegen::CudaEmitOptions eo;
+  eo.split_rows_min = 4096;
   std::vector<std::string> what = emulate_kir(R"(
 func @split(%x: f32[8,8,16,16], %y: f32[8192], %z: f32[4,3000]) -> (f32[8], f32[8], f32[], f32[4,1]) {
   %m = reduce_mean(%x) {axes = [0, 2, 3], keepdims = false} : f32[8]
@@ -180,7 +184,8 @@ func @split(%x: f32[8,8,16,16], %y: f32[8192], %z: f32[4,3000]) -> (f32[8], f32[
   %zv = reduce_mean(%z2) {axes = [1], keepdims = true} : f32[4,1]
   return %m, %mx, %t, %zv
 }
-)");
+)",
+                                              eo);
   REQUIRE(what.size() == 10);
   for (size_t i = 0; i < what.size(); i += 2) {
     CHECK(has(what[i], "block per row slice"));
