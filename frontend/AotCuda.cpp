@@ -305,6 +305,18 @@ no_memory:
 static int N_launch_all(@N@_model *m, const unsigned long long *inputs, const unsigned long long *outputs, void *stream) {
   int rc = 0, i, j;
   void *params[N_MAX_ARGS];
+  /* The kernels read and write with 16-byte vector accesses where the
+     layout allows: a caller's buffer must start as cuMemAlloc's do. */
+  for (i = 0; i < @N@_NUM_INPUTS + @N@_NUM_OUTPUTS; ++i) {
+    int out = i >= @N@_NUM_INPUTS;
+    const unsigned long long *a = out ? outputs : inputs;
+    unsigned long long p = a ? a[out ? i - @N@_NUM_INPUTS : i] : 0;
+    if (p % 256) {
+      snprintf(N_err, sizeof N_err, "@N@_enqueue: %s %d at device address 0x%llx is not 256-byte aligned (pass cuMemAlloc'd buffers or offsets that are multiples of 256)",
+               out ? "output" : "input", out ? i - @N@_NUM_INPUTS : i, p);
+      return KILN_AOT_BAD_ARGUMENT;
+    }
+  }
   for (i = 0; i < N_NUM_BUFFERS; ++i) {
     int a = N_buf_arg[i];
     if (a < 0) continue;
@@ -632,8 +644,9 @@ int @N@_run(@N@_model *model, const void *const *inputs, void *const *outputs,
     void *stream);
 /* The launches and state updates alone, enqueued on `stream` without
    synchronizing: inputs[i] and outputs[i] are device pointers (CUdeviceptr,
-   256-byte aligned, not overlapping), or null arrays for the model's own
-   buffers (@N@_input_ptr, @N@_output_ptr). */
+   256-byte aligned, not overlapping; a misaligned one is refused with
+   KILN_AOT_BAD_ARGUMENT), or null arrays for the model's own buffers
+   (@N@_input_ptr, @N@_output_ptr). */
 int @N@_enqueue(@N@_model *model, const unsigned long long *inputs,
     const unsigned long long *outputs, void *stream);
 /* Copies state tensor i (@N@_STATE_i_BYTES) to or from host memory

@@ -284,6 +284,52 @@ TEST_CASE("aot cuda: the examples run on a fake driver as the JIT does",
       }
     }
   }
+  SECTION("enqueue on the caller's device pointers; misaligned ones are "
+          "refused") {
+    aot::AotResult r = compile_cuda(f, o);
+    dir.write("mlp.o", r.object);
+    dir.write("mlp.h", r.header);
+    // The model's own buffers passed explicitly, then input 0 moved by 4
+    // bytes (the kernels use 16-byte vector loads): refused before any
+    // launch, the model still usable.
+    dir.write("enqueue.c", R"(#include "mlp.h"
+#include <stdio.h>
+int main(void) {
+  mlp_model *m = 0;
+  unsigned long long in[1], out[1];
+  int rc;
+  if (mlp_init(&m, 0)) { fprintf(stderr, "init: %s\n", mlp_error()); return 2; }
+  in[0] = mlp_input_ptr(m, 0);
+  out[0] = mlp_output_ptr(m, 0);
+  rc = mlp_enqueue(m, in, out, 0);
+  printf("aligned %d\n", rc);
+  in[0] += 4;
+  rc = mlp_enqueue(m, in, out, 0);
+  printf("misaligned %d %s\n", rc, mlp_error());
+  in[0] -= 4;
+  out[0] += 8;
+  rc = mlp_enqueue(m, 0, out, 0);
+  printf("output %d %s\n", rc, mlp_error());
+  mlp_free(m);
+  return 0;
+}
+)");
+    std::string cmd = "cd " + dir.path.string() +
+                      " && cc -O2 -std=c11 -Wall -Wextra -Werror -I. "
+                      "enqueue.c mlp.o -o prog >build.txt 2>&1";
+    INFO(slurp(dir.path / "build.txt"));
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    int rc = run_prog(dir, fake_driver(dir, r), out, err);
+    INFO(err);
+    REQUIRE(rc == 0);
+    CHECK_THAT(out, Catch::Contains("aligned 0\n"));
+    CHECK_THAT(out, Catch::Contains("misaligned -6 mlp_enqueue: input 0 at "
+                                    "device address 0x") &&
+                        Catch::Contains("is not 256-byte aligned (pass "
+                                        "cuMemAlloc'd buffers"));
+    CHECK_THAT(out,
+               Catch::Contains("output -6 mlp_enqueue: output 0 at device"));
+  }
   SECTION("one object for several GPUs: the image that fits is loaded") {
     aot::AotResult r = compile_cuda(f, o, "sm_80,sm_90,compute_80");
     dir.write("mlp.o", r.object);
