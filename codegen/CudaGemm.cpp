@@ -328,16 +328,19 @@ CudaContraction cuda_gemm(const loop::Program &p, const loop::GemmDesc &g,
   // 16-byte loads (4 f32 or 8 f16/bf16) when every index of a group of w
   // along that dimension is a multiple of w (buffers are 16-byte aligned:
   // arena offsets are multiples of 64, device allocations of 256).
-  int64_t w = t == DType::F32 ? 4 : t == DType::F16 || t == DType::BF16 ? 8 : 0;
+  DType ot = p.buffers[size_t(g.a)].dtype; // f16/bf16 with an f32 C too
+  int64_t w = ot == DType::F32 && t == DType::F32     ? 4
+              : ot == DType::F16 || ot == DType::BF16 ? 8
+                                                      : 0;
   auto aligned = [&](int buf, int64_t off, int64_t slow, int64_t extent,
                      auto stride_of) {
-    bool ok = w > 0 && p.buffers[size_t(buf)].dtype == t && off % w == 0 &&
+    bool ok = w > 0 && p.buffers[size_t(buf)].dtype == ot && off % w == 0 &&
               slow % w == 0 && extent % w == 0;
     for (const auto &d : g.batch)
       ok = ok && stride_of(d) % w == 0;
     return ok;
   };
-  std::string vp = std::string("const ") + storage_type(t) + " *vp = &";
+  std::string vp = std::string("const ") + storage_type(ot) + " *vp = &";
   if (aligned(g.a, g.a_offset, c.a_fast_k ? g.a_row_stride : g.a_col_stride,
               c.a_fast_k ? g.k : g.m, [](auto &d) { return d.a_stride; }) &&
       (c.a_fast_k ? g.a_col_stride : g.a_row_stride) == 1)

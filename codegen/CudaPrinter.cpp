@@ -703,7 +703,7 @@ private:
         std::to_string(c.n) + "x" + std::to_string(c.k) + ", tile ";
     if (MmaKind mk = cuda_mma_kind(p_, s, opts_); mk != MmaKind::None) {
       if (mk != MmaKind::TF32) // the f32 sum rounded, as on the CPU
-        cuda_round_acc(c, p_.buffers[size_t(s.gemm->c)].dtype);
+        cuda_round_acc(c, p_.buffers[size_t(s.gemm->a)].dtype);
       CudaMmaTile t = choose_mma_tile(c.m, c.n, c.batch);
       int split = choose_cuda_split(c, {t.bm, t.bn, mma_tile_k(mk), 1, 1});
       l.block = t.threads();

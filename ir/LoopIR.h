@@ -164,8 +164,8 @@ struct GemmDesc {
   /// C is row-major [batch extents..., m, n].
   /// The stored value: an expression of the accumulator var `acc_var` (of
   /// C's dtype; for f16/bf16 operands, LowerOptions::half_gemm, the sum is
-  /// accumulated in f32 and rounded to it), the index vars `i_var`, `j_var`
-  /// and each level's `var`.
+  /// accumulated in f32 and rounded to the operands' dtype, and C may be
+  /// f32), the index vars `i_var`, `j_var` and each level's `var`.
   ExprPtr epilogue;
   int acc_var = -1, i_var = -1, j_var = -1;
   /// The number of products: the product of the levels' extents.

@@ -39,8 +39,9 @@ struct LowerOptions {
   int64_t gemm_min_work = 64 * 64 * 64;
   /// f16 and bf16 matmuls become Gemm nodes too (accumulated in f32 and
   /// rounded once to the result dtype before the epilogue, as the loop
-  /// nest does). Only the CUDA target sets it (tensor-core kernels,
-  /// codegen/CudaMma.cpp); the CPU's micro-kernels are f32/f64 only.
+  /// nest does; C may be f32 when the epilogue casts). Only the CUDA target
+  /// sets it (tensor-core kernels, codegen/CudaMma.cpp); the CPU's
+  /// micro-kernels are f32/f64 only.
   bool half_gemm = false;
   /// Smaller f32 convolutions (output elements times C/groups*KH*KW) stay
   /// direct loop nests instead of implicit-GEMM Conv2d nodes (use_gemm).

@@ -157,9 +157,11 @@ StmtPtr Lowering::gemm_kernel(const Node &c, const Value *root, int out) {
   DType t = c.type().dtype;
   const Value *a = c.operand(0), *b = c.operand(1);
   bool half = opts_.half_gemm && (t == DType::F16 || t == DType::BF16);
+  DType out_t = prog_.buffers[size_t(out)].dtype;
+  // A 16-bit product may feed a cast to f32 (its epilogue converts).
   if (!opts_.use_gemm || s.size() < 2 ||
       (t != DType::F32 && t != DType::F64 && !half) ||
-      prog_.buffers[size_t(out)].dtype != t)
+      (out_t != t && !(half && out_t == DType::F32)))
     return nullptr;
   int64_t work = numel(s) * a->type().shape.back();
   if (work < opts_.gemm_min_work)

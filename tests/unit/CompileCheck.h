@@ -116,10 +116,11 @@ inline std::string with_dtype(std::string kir, const std::string &t) {
 /// or 16 TF32 values). Each operand's tile load path (CudaMma.cpp): %0's
 /// A and %3's B 16-byte loads along K, %0's and %5's B 16-byte loads along
 /// N, %5's A along M (K = 37: the last k + 1 is outside), %3's A and %4's
-/// B scalar along M/N (33, 9), %6's A scalar along K (K = 37).
+/// B scalar along M/N (33, 9), %6's A scalar along K (K = 37). %8 casts a
+/// product to f32 (a Gemm node with an f32 C for 16-bit operands).
 inline std::string tensor_core_programs(const std::string &t) {
   const char *r = R"(
-func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9], %e: T[37,24], %f: T[37,16], %g: T[16,37]) -> (T[70,72], T[33,18], T[3,20,9], T[24,16], T[16,16]) {
+func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p: T[3,20,40], %q: T[3,40,9], %e: T[37,24], %f: T[37,16], %g: T[16,37], %h: T[24,40], %k: T[40,32]) -> (T[70,72], T[33,18], T[3,20,9], T[24,16], T[16,16], f32[24,32]) {
   %0 = matmul(%x, %w) : T[70,72]
   %1 = add(%0, %b) : T[70,72]
   %2 = relu(%1) : T[70,72]
@@ -130,7 +131,9 @@ func @mm(%x: T[70,40], %w: T[40,72], %b: T[72], %at: T[24,33], %bt: T[18,24], %p
   %e2 = transpose(%e) {perm = [1, 0]} : T[24,37]
   %5 = matmul(%e2, %f) : T[24,16]
   %6 = matmul(%g, %f) : T[16,16]
-  return %2, %3, %4, %5, %6
+  %7 = matmul(%h, %k) : T[24,32]
+  %8 = cast(%7) : f32[24,32]
+  return %2, %3, %4, %5, %6, %8
 })";
   return with_dtype(r, t);
 }

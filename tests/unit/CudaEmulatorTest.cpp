@@ -130,6 +130,8 @@ TEST_CASE("cuda emulated: tensor-core (mma) matmuls against the interpreter",
         std::string::npos);
   CHECK(f16.find("gemm 3x20x9x40, tile 64x64, tensor cores (mma f16)") !=
         std::string::npos);
+  CHECK(f16.find("gemm 1x24x32x40, tile 64x64, tensor cores (mma f16)") !=
+        std::string::npos);
   std::string bf16 =
       emulate_kir(tensor_core_programs("bf16"), 2e-2, eo, "bf16");
   CHECK(bf16.find("gemm 1x33x18x24, tile 64x64, tensor cores (mma bf16)") !=
