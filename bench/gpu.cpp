@@ -568,7 +568,10 @@ int main(int argc, char **argv) try {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc)
       runs = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--only" && i + 1 < argc)
+    else if (a == "--only" && i + 1 < argc &&
+             std::string(" gemm split ew rows steps tc ")
+                     .find(" " + std::string(argv[i + 1]) + " ") !=
+                 std::string::npos)
       only = argv[++i];
     else {
       std::fprintf(stderr, "usage: kiln_bench_gpu [--runs N] [--only "

@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "codegen/CPrinter.h"
 #include "codegen/CudaPrinter.h"
+#include "codegen/Nvrtc.h"
 #include "frontend/Compile.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
@@ -43,6 +44,11 @@ options:
                             of the CUDA target with its launch list
                             (docs/cuda.md), or --dot
   --no-fuse                 with --emit=loop|c|dot: one kernel per node
+  --cuda-arch=ARCH          with --emit=cuda: print for ARCH (sm_90,
+                            compute_80...; default sm_80): tensor-core
+                            contractions need sm_80 or newer
+  --tf32                    with --emit=cuda: f32 contractions on TF32
+                            tensor cores (CompileOptions::allow_tf32)
   --dot                     print each function as a Graphviz graph (same as
                             --emit=dot): nodes with types and .kir
                             locations, fused kernels as clusters, edges
@@ -65,6 +71,8 @@ struct Options {
   std::string emit = "kir";
   bool fuse = true;
   bool print_memory = false;
+  codegen::CudaEmitOptions cuda;
+  bool cuda_flags = false; ///< --cuda-arch or --tf32 given
   PassManagerOptions pm;
 };
 
@@ -118,6 +126,21 @@ int parse_args(int argc, char **argv, Options &o) {
             << "kiln-opt: error: --emit takes kir, loop, c, cuda or dot\n";
         return 2;
       }
+    } else if (starts_with(a, "--cuda-arch=", &rest)) {
+      std::string arch = rest;
+      int sm = codegen::arch_number(arch);
+      if ((arch.rfind("sm_", 0) != 0 && arch.rfind("compute_", 0) != 0) ||
+          sm < 50) {
+        std::cerr << "kiln-opt: error: --cuda-arch takes sm_XX or "
+                     "compute_XX (e.g. sm_90), not '"
+                  << arch << "'\n";
+        return 2;
+      }
+      o.cuda.sm = sm;
+      o.cuda_flags = true;
+    } else if (!std::strcmp(a, "--tf32")) {
+      o.cuda.tf32 = true;
+      o.cuda_flags = true;
     } else if (!std::strcmp(a, "--dot")) {
       o.emit = "dot";
     } else if (!std::strcmp(a, "--print-memory-plan")) {
@@ -158,6 +181,11 @@ int parse_args(int argc, char **argv, Options &o) {
     std::cerr << "kiln-opt: error: no input file (use - for stdin)\n" << kUsage;
     return 2;
   }
+  if (o.cuda_flags && o.emit != "cuda") {
+    std::cerr << "kiln-opt: error: --cuda-arch and --tf32 apply to "
+                 "--emit=cuda only\n";
+    return 2;
+  }
   return 0;
 }
 /// Parses, verifies, runs the pipeline over and prints one chunk; returns
@@ -184,7 +212,7 @@ bool process(const tools::Chunk &chunk, const std::string &filename,
   for (const auto &f : m->functions()) {
     loop::Program p = lower(*f, lo);
     if (o.emit == "cuda")
-      out << codegen::cuda_listing(p, "kiln_" + f->name());
+      out << codegen::cuda_listing(p, "kiln_" + f->name(), o.cuda);
     else if (o.emit == "dot")
       out << to_dot(*f, p);
     else if (o.emit != "kir")
