@@ -155,6 +155,48 @@ double spot_error(const HostTensor &a, const HostTensor &b, const HostTensor &c,
   return worst;
 }
 
+/// The median milliseconds of cuBLAS's row-major C[m, n] = A B on the
+/// device, with \p a [m, k] (stored [k, m] when \p a_transposed) and
+/// \p b [k, n] of one dtype: f32 by cublasSgemm in \p math (pedantic:
+/// FP32, no TF32), f16/bf16 in and out by cublasGemmEx with f32 compute.
+double cublas_gemm_ms(int runs, const HostTensor &a, const HostTensor &b,
+                      int64_t m, int64_t n, int64_t k, bool a_transposed,
+                      cublasMath_t math) {
+  DType dt = a.type().dtype;
+  size_t elem = size_t(a.type().bytes() / a.numel());
+  void *da, *db, *dc;
+  CHECK_CUDA(cudaMalloc(&da, size_t(a.type().bytes())));
+  CHECK_CUDA(cudaMalloc(&db, size_t(b.type().bytes())));
+  CHECK_CUDA(cudaMalloc(&dc, size_t(m * n) * elem));
+  CHECK_CUDA(cudaMemcpy(da, a.bytes(), size_t(a.type().bytes()),
+                        cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(db, b.bytes(), size_t(b.type().bytes()),
+                        cudaMemcpyHostToDevice));
+  cublasHandle_t h;
+  CHECK_CUBLAS(cublasCreate(&h));
+  CHECK_CUBLAS(cublasSetMathMode(h, math));
+  const float one = 1, zero = 0;
+  // Row-major C = op(A) B is column-major C^T = B^T op(A)^T.
+  cublasOperation_t op_a = a_transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int im = int(m), in = int(n), ik = int(k), lda = a_transposed ? im : ik;
+  cudaDataType_t ct = dt == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
+  double ms = event_ms(runs, [&] {
+    if (dt == DType::F32)
+      CHECK_CUBLAS(cublasSgemm(
+          h, CUBLAS_OP_N, op_a, in, im, ik, &one, static_cast<float *>(db), in,
+          static_cast<float *>(da), lda, &zero, static_cast<float *>(dc), in));
+    else
+      CHECK_CUBLAS(cublasGemmEx(h, CUBLAS_OP_N, op_a, in, im, ik, &one, db, ct,
+                                in, da, ct, lda, &zero, dc, ct, in,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  cublasDestroy(h);
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+  return ms;
+}
+
 void bench_gemm(int runs) {
   const int64_t n = 4096;
   std::string t = "f32[4096,4096]";
@@ -167,27 +209,8 @@ void bench_gemm(int runs) {
   double worst = spot_error(a, b, c[0], n);
   double kiln_ms = cuda_time_kernels(*exe, runs);
 
-  float *da, *db, *dc;
-  size_t bytes = size_t(n * n) * sizeof(float);
-  CHECK_CUDA(cudaMalloc(&da, bytes));
-  CHECK_CUDA(cudaMalloc(&db, bytes));
-  CHECK_CUDA(cudaMalloc(&dc, bytes));
-  CHECK_CUDA(cudaMemcpy(da, a.bytes(), bytes, cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMemcpy(db, b.bytes(), bytes, cudaMemcpyHostToDevice));
-  cublasHandle_t h;
-  CHECK_CUBLAS(cublasCreate(&h));
-  CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH)); // FP32, no TF32
-  const float one = 1, zero = 0;
-  // Row-major C = A B is column-major C^T = B^T A^T.
-  double blas_ms = event_ms(runs, [&] {
-    CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, int(n), int(n),
-                             int(n), &one, db, int(n), da, int(n), &zero, dc,
-                             int(n)));
-  });
-  cublasDestroy(h);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
+  double blas_ms =
+      cublas_gemm_ms(runs, a, b, n, n, n, false, CUBLAS_PEDANTIC_MATH);
   double flop = 2.0 * double(n) * double(n) * double(n);
   double kg = flop / kiln_ms / 1e6, bg = flop / blas_ms / 1e6;
   row("gemm 4096^3 f32 (GFLOP/s)", fmt("%.0f", kg) + fmt(" (%.2f ms)", kiln_ms),
@@ -247,31 +270,11 @@ void bench_split_k(const std::string &name, const std::string &kir, int64_t m,
     diff = std::max(diff, std::fabs(out[0][0].get(i) - out[1][0].get(i)));
     mag = std::max(mag, std::fabs(out[1][0].get(i)));
   }
-  float *da, *db, *dc;
-  CHECK_CUDA(cudaMalloc(&da, size_t(m * k) * sizeof(float)));
-  CHECK_CUDA(cudaMalloc(&db, size_t(k * n) * sizeof(float)));
-  CHECK_CUDA(cudaMalloc(&dc, size_t(m * n) * sizeof(float)));
-  HostTensor ha = random_tensor(TensorType{DType::F32, {m * k}}, 30),
-             hb = random_tensor(TensorType{DType::F32, {k * n}}, 31);
-  CHECK_CUDA(cudaMemcpy(da, ha.bytes(), size_t(ha.type().bytes()),
-                        cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMemcpy(db, hb.bytes(), size_t(hb.type().bytes()),
-                        cudaMemcpyHostToDevice));
-  cublasHandle_t h;
-  CHECK_CUBLAS(cublasCreate(&h));
-  CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH));
-  const float one = 1, zero = 0;
-  // Row-major C[m,n] = A^T[m,k] B[k,n] with A stored [k,m]: column-major
-  // C^T = B^T A, i.e. (n x k, op N) times (k x m stored m x k, op T).
-  double blas_ms = event_ms(runs, [&] {
-    CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, int(n), int(m),
-                             int(k), &one, db, int(n), da, int(m), &zero, dc,
-                             int(n)));
-  });
-  cublasDestroy(h);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
+  // x^T dy: A stored [k, m].
+  double blas_ms =
+      cublas_gemm_ms(runs, random_tensor(TensorType{DType::F32, {k, m}}, 30),
+                     random_tensor(TensorType{DType::F32, {k, n}}, 31), m, n, k,
+                     true, CUBLAS_PEDANTIC_MATH);
   double flop = 2.0 * double(m) * double(n) * double(k);
   double kg = flop / ms[0] / 1e6, ug = flop / ms[1] / 1e6,
          bg = flop / blas_ms / 1e6;
@@ -308,36 +311,9 @@ void bench_gemm_tc(DType dt, int runs) {
   double worst = spot_error(a, b, c[0], n);
   double kiln_ms = cuda_time_kernels(*exe, runs);
 
-  size_t bytes = size_t(a.type().bytes());
-  void *da, *db, *dc;
-  CHECK_CUDA(cudaMalloc(&da, bytes));
-  CHECK_CUDA(cudaMalloc(&db, bytes));
-  CHECK_CUDA(cudaMalloc(&dc, bytes));
-  CHECK_CUDA(cudaMemcpy(da, a.bytes(), bytes, cudaMemcpyHostToDevice));
-  CHECK_CUDA(cudaMemcpy(db, b.bytes(), bytes, cudaMemcpyHostToDevice));
-  cublasHandle_t h;
-  CHECK_CUBLAS(cublasCreate(&h));
-  CHECK_CUBLAS(cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                         : CUBLAS_DEFAULT_MATH));
-  const float one = 1, zero = 0;
-  cudaDataType_t ct = dt == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
-  int ni = int(n);
-  // Row-major C = A B is column-major C^T = B^T A^T.
-  double blas_ms = event_ms(runs, [&] {
-    if (tf32)
-      CHECK_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &one,
-                               static_cast<float *>(db), ni,
-                               static_cast<float *>(da), ni, &zero,
-                               static_cast<float *>(dc), ni));
-    else
-      CHECK_CUBLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &one,
-                                db, ct, ni, da, ct, ni, &zero, dc, ct, ni,
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  });
-  cublasDestroy(h);
-  cudaFree(da);
-  cudaFree(db);
-  cudaFree(dc);
+  double blas_ms =
+      cublas_gemm_ms(runs, a, b, n, n, n, false,
+                     tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
   double flop = 2.0 * double(n) * double(n) * double(n);
   double kt = flop / kiln_ms / 1e9, bt = flop / blas_ms / 1e9;
   row("gemm 4096^3 " + name + " (TFLOP/s)",
